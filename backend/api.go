@@ -1,0 +1,84 @@
+package backend
+
+import "errors"
+
+// Sink receives a subscription's deliveries. Protocol sessions and network
+// bridges implement it.
+type Sink interface {
+	// Deliver hands d to the consumer. It is called with the queue's lock
+	// held, so it must not block and must not call back into the broker; it
+	// queues d for the connection's writer. The Message is shared and
+	// read-only.
+	Deliver(d Delivery)
+}
+
+// Delivery is one hand-over of a message to a subscription.
+type Delivery struct {
+	Msg *Message
+	Sub *Subscription
+	// Tag identifies the delivery for Settle; unique within Sub.
+	Tag uint64
+	// Count is how many times the message was delivered before this one;
+	// non-zero means redelivered.
+	Count uint32
+}
+
+// Redelivered reports whether the message was delivered before.
+func (d Delivery) Redelivered() bool { return d.Count > 0 }
+
+// Outcome is how a consumer settles a delivery (AMQP 1.0 §3.4 outcomes).
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Accepted: consumed; the message is removed.
+	Accepted Outcome = iota + 1
+	// Rejected: poison; the message goes to the dead-letter queue.
+	Rejected
+	// Released: not processed; redelivered, possibly to another consumer,
+	// without counting as a failed delivery.
+	Released
+	// Failed: processing failed (AMQP modified delivery-failed, STOMP NACK
+	// requeue); redelivered, or dead-lettered past the redelivery limit.
+	Failed
+)
+
+// SubscribeOptions describe a subscription.
+type SubscribeOptions struct {
+	Dest Destination
+	// Credit is the initial number of deliveries the sink may receive
+	// unsettled (prefetch, link credit). More comes with AddCredit.
+	Credit int
+	// AutoAck settles every delivery as Accepted when it is handed to the
+	// sink (STOMP ack:auto, AMQP pre-settled). Credit is still consumed.
+	AutoAck bool
+	// Owner identifies the subscribing connection (no-local, temp queues).
+	Owner string
+	// NoLocal skips topic messages published by Owner.
+	NoLocal bool
+	// ClientID and DurableName make a durable topic subscription.
+	ClientID    string
+	DurableName string
+	// Priority orders consumers of one queue (higher first). Network bridges
+	// subscribe below local consumers.
+	Priority int
+}
+
+// Durable reports whether the options ask for a durable topic subscription.
+func (o *SubscribeOptions) Durable() bool { return o.DurableName != "" }
+
+// Errors callers branch on.
+var (
+	// ErrNoDestination: a temporary destination that does not exist (its
+	// connection closed) or a subscription that was removed.
+	ErrNoDestination = errors.New("destination does not exist")
+	// ErrSubscriptionActive: a durable subscription already has a consumer.
+	ErrSubscriptionActive = errors.New("durable subscription already in use")
+	// ErrClosed: the broker or subscription is closed.
+	ErrClosed = errors.New("closed")
+	// ErrUnknownDelivery: a settlement names a tag that is not outstanding.
+	ErrUnknownDelivery = errors.New("unknown delivery")
+	// ErrNotOwner: a temporary destination used by a connection that does
+	// not own it for consumption.
+	ErrNotOwner = errors.New("temporary destination belongs to another connection")
+)

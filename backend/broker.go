@@ -1,0 +1,563 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mqgate/mqgate/backend/store"
+)
+
+// Options configure a Broker. The gateway fills them from config.
+type Options struct {
+	// NodeID names this broker in message IDs and broker paths.
+	NodeID string
+	// Store persists persistent messages; nil keeps everything in memory.
+	Store store.Store
+	// DLQ is the dead-letter queue's name (default "ActiveMQ.DLQ").
+	DLQ string
+	// MaxRedeliveries: a delivery that failed more than this many times goes
+	// to the DLQ; -1 is unlimited.
+	MaxRedeliveries int
+	// TopicMaxPending bounds each non-durable topic subscriber's backlog;
+	// the oldest messages are dropped past it. 0 is unlimited.
+	TopicMaxPending int
+	// OnDemand, if set, is called (from the goroutine that changed it, with
+	// no broker lock held) when a destination's number of consumers changes.
+	OnDemand func(dest Destination, consumers int)
+	Logger   zerolog.Logger
+}
+
+// Broker is the broker core. Its methods are safe for concurrent use.
+type Broker struct {
+	opts  Options
+	store store.Store
+	log   zerolog.Logger
+
+	idPrefix string
+	seq      atomic.Uint64
+
+	mu sync.RWMutex
+	// Guarded by mu.
+	queues    map[string]*queue // by Destination.String() of queues and temp queues
+	topics    map[string]*topic // by Destination.String()
+	durables  map[string]*queue // by durableStoreName
+	temps     map[string]string // temp destination -> owner
+	clientIDs map[string]struct{}
+	closed    bool
+
+	com *committer
+}
+
+// New returns a broker; call Recover before serving when Store is set.
+func New(opts Options) *Broker {
+	if opts.DLQ == "" {
+		opts.DLQ = "ActiveMQ.DLQ"
+	}
+	if opts.NodeID == "" {
+		opts.NodeID = "mqgate"
+	}
+	b := &Broker{
+		opts:      opts,
+		store:     opts.Store,
+		log:       opts.Logger,
+		queues:    map[string]*queue{},
+		topics:    map[string]*topic{},
+		durables:  map[string]*queue{},
+		temps:     map[string]string{},
+		clientIDs: map[string]struct{}{},
+	}
+	b.idPrefix = "ID:" + opts.NodeID + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "-"
+	if b.store != nil {
+		b.com = newCommitter(b.store, b.log)
+	}
+	return b
+}
+
+// NodeID returns the broker's node ID.
+func (b *Broker) NodeID() string { return b.opts.NodeID }
+
+// Recover loads what the store holds: durable subscriptions and pending
+// messages, in order. Messages that were delivered before are marked
+// redelivered. Call it once, before the first Publish or Subscribe.
+func (b *Broker) Recover(ctx context.Context) (int, error) {
+	if b.store == nil {
+		return 0, nil
+	}
+	var n int
+	var last *entry
+	var lastQ *queue
+	err := b.store.Recover(ctx, func(r store.Record) error {
+		switch r.Op {
+		case store.OpQueueCreate:
+			d, err := decodeDurableSub(r.Data)
+			if err != nil {
+				return fmt.Errorf("durable subscription %s: %w", r.Queue, err)
+			}
+			b.ensureDurable(d)
+		case store.OpEnqueue:
+			m, err := decodeMessage(r.Data)
+			if err != nil {
+				return fmt.Errorf("message %s/%d: %w", r.Queue, r.ID, err)
+			}
+			m.Seq = r.ID
+			if cur := b.seq.Load(); r.ID > cur {
+				b.seq.Store(r.ID)
+			}
+			q := b.queueForStoreName(r.Queue)
+			if q == nil {
+				return nil
+			}
+			last, lastQ = &entry{msg: m, stored: true}, q
+			q.mu.Lock()
+			q.ready.push(last)
+			q.mu.Unlock()
+			n++
+		case store.OpDelivered:
+			if last != nil && last.msg.Seq == r.ID && lastQ.storeName == r.Queue {
+				last.deliveries = r.Count
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// queueForStoreName returns the queue a store record belongs to.
+func (b *Broker) queueForStoreName(name string) *queue {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q, ok := b.durables[name]; ok {
+		return q
+	}
+	d, err := ParseDestination(name)
+	if err != nil || d.Kind != Queue {
+		b.log.Warn().Str("queue", name).Msg("recovered messages of an unknown destination are skipped")
+		return nil
+	}
+	return b.queueLocked(d)
+}
+
+// queueLocked returns the queue for d, creating it. b.mu must be held.
+func (b *Broker) queueLocked(d Destination) *queue {
+	key := d.String()
+	q, ok := b.queues[key]
+	if !ok {
+		q = &queue{b: b, dest: d}
+		if d.Kind == Queue {
+			q.storeName = key
+		}
+		b.queues[key] = q
+	}
+	return q
+}
+
+// topicLocked returns the topic for d, creating it. b.mu must be held.
+func (b *Broker) topicLocked(d Destination) *topic {
+	key := d.String()
+	t, ok := b.topics[key]
+	if !ok {
+		t = &topic{dest: d}
+		b.topics[key] = t
+	}
+	return t
+}
+
+// nextSeq returns a new message sequence number.
+func (b *Broker) nextSeq() uint64 { return b.seq.Add(1) }
+
+// prepare assigns m's broker fields.
+func (b *Broker) prepare(m *Message) {
+	m.Seq = b.nextSeq()
+	if m.ID == "" {
+		m.ID = b.idPrefix + strconv.FormatUint(m.Seq, 10)
+	}
+	if m.Timestamp == 0 {
+		m.Timestamp = time.Now().UnixMilli()
+	}
+	if m.Priority > 9 {
+		m.Priority = 9
+	}
+}
+
+// Publish routes m to its destination and returns once it is as safe as it
+// asks: a persistent message is in the store. The broker owns m afterwards.
+func (b *Broker) Publish(ctx context.Context, m *Message) error {
+	ch := make(chan error, 1)
+	if err := b.PublishAsync(m, func(err error) { ch <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PublishAsync routes m like Publish but returns at once; done (which must
+// not block) is called when m is safe or failed, in publish order for one
+// caller. An error returned directly means m was not accepted and done will
+// not be called.
+func (b *Broker) PublishAsync(m *Message, done func(error)) error {
+	recs, apply, err := b.route(m, nil)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		apply()
+		if done != nil {
+			done(nil)
+		}
+		return nil
+	}
+	b.commit(&commitReq{recs: recs, apply: apply, done: done})
+	return nil
+}
+
+// route prepares m and works out where it goes: the store records to write
+// (appended to recs) and the in-memory enqueue to run once they are durable.
+func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(), error) {
+	if err := ValidateName(m.Dest.Name); err != nil {
+		return recs, nil, err
+	}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return recs, nil, ErrClosed
+	}
+	key := m.Dest.String()
+	var q *queue
+	var t *topic
+	switch m.Dest.Kind {
+	case Queue, TempQueue:
+		q = b.queues[key]
+	case Topic, TempTopic:
+		t = b.topics[key]
+	default:
+		b.mu.RUnlock()
+		return recs, nil, fmt.Errorf("%w: no destination", ErrBadDestination)
+	}
+	_, isTemp := b.temps[key]
+	b.mu.RUnlock()
+	if q == nil && t == nil {
+		if m.Dest.Kind.IsTemp() && !isTemp {
+			return recs, nil, ErrNoDestination
+		}
+		b.mu.Lock()
+		if m.Dest.Kind.IsTopic() {
+			t = b.topicLocked(m.Dest)
+		} else {
+			q = b.queueLocked(m.Dest)
+		}
+		b.mu.Unlock()
+	}
+	b.prepare(m)
+	if t != nil {
+		return b.routeTopic(t, m, recs)
+	}
+	if m.Persistent && q.storeName != "" && b.store != nil {
+		e := &entry{msg: m, stored: true}
+		recs = append(recs, store.Record{Op: store.OpEnqueue, Queue: q.storeName, ID: m.Seq, Data: encodeMessage(nil, m)})
+		return recs, func() { q.enqueue(e) }, nil
+	}
+	return recs, func() { q.enqueue(&entry{msg: m}) }, nil
+}
+
+// Subscribe attaches sink to opts.Dest. For a queue, the subscription
+// competes with the queue's other consumers; for a topic it receives every
+// message published from now on (a durable subscription also those
+// published while it was away).
+func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink) (*Subscription, error) {
+	if err := ValidateName(opts.Dest.Name); err != nil {
+		return nil, err
+	}
+	s := &Subscription{b: b, opts: opts, sink: sink, credit: opts.Credit, inflight: map[uint64]*entry{}}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if opts.Dest.Kind.IsTemp() {
+		owner, ok := b.temps[opts.Dest.String()]
+		if !ok {
+			b.mu.Unlock()
+			return nil, ErrNoDestination
+		}
+		if owner != opts.Owner {
+			b.mu.Unlock()
+			return nil, ErrNotOwner
+		}
+	}
+	var q *queue
+	var created bool
+	switch {
+	case !opts.Dest.Kind.IsTopic():
+		q = b.queueLocked(opts.Dest)
+	case opts.Durable():
+		if opts.ClientID == "" {
+			b.mu.Unlock()
+			return nil, errors.New("a durable subscription needs a client id")
+		}
+		q, created = b.ensureDurableLocked(&durableSub{ClientID: opts.ClientID, Name: opts.DurableName, Topic: opts.Dest.Name, NoLocal: opts.NoLocal})
+		s.topic = b.topicLocked(opts.Dest)
+		if q.sub.Topic != opts.Dest.Name || q.sub.NoLocal != opts.NoLocal {
+			// ActiveMQ: a changed durable subscription is deleted and re-made.
+			b.mu.Unlock()
+			if err := b.DeleteDurable(opts.ClientID, opts.DurableName); err != nil {
+				return nil, err
+			}
+			return b.Subscribe(ctx, opts, sink)
+		}
+	default:
+		t := b.topicLocked(opts.Dest)
+		q = &queue{b: b, dest: opts.Dest, maxPending: b.opts.TopicMaxPending}
+		s.topic = t
+		t.add(q)
+	}
+	b.mu.Unlock()
+	if created && b.store != nil {
+		if err := b.persistDurable(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	s.q = q
+	if err := q.addConsumer(s); err != nil {
+		if s.topic != nil && q.sub == nil {
+			s.topic.remove(q)
+		}
+		return nil, err
+	}
+	_, _, n := q.stats()
+	b.demandChanged(opts.Dest, q, n)
+	return s, nil
+}
+
+// ensureDurable registers a durable subscription (recovery).
+func (b *Broker) ensureDurable(d *durableSub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ensureDurableLocked(d)
+}
+
+// ensureDurableLocked returns the durable subscription's queue, creating it
+// and attaching it to its topic; created reports a new one. b.mu must be held.
+func (b *Broker) ensureDurableLocked(d *durableSub) (q *queue, created bool) {
+	name := durableStoreName(d.ClientID, d.Name)
+	if q, ok := b.durables[name]; ok {
+		return q, false
+	}
+	td := Destination{Kind: Topic, Name: d.Topic}
+	q = &queue{b: b, dest: td, storeName: name, sub: d}
+	b.durables[name] = q
+	b.topicLocked(td).add(q)
+	return q, true
+}
+
+// persistDurable writes q's definition (idempotent: the store keeps one).
+func (b *Broker) persistDurable(ctx context.Context, q *queue) error {
+	ch := make(chan error, 1)
+	b.commit(&commitReq{
+		recs: []store.Record{{Op: store.OpQueueCreate, Queue: q.storeName, Data: q.sub.encode()}},
+		done: func(err error) { ch <- err },
+	})
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DeleteDurable removes a durable subscription and its messages (STOMP
+// UNSUBSCRIBE with activemq.subscriptionName, AMQP detach with close).
+func (b *Broker) DeleteDurable(clientID, name string) error {
+	key := durableStoreName(clientID, name)
+	b.mu.Lock()
+	q, ok := b.durables[key]
+	if !ok {
+		b.mu.Unlock()
+		return ErrNoDestination
+	}
+	q.mu.Lock()
+	if len(q.consumers) > 0 {
+		q.mu.Unlock()
+		b.mu.Unlock()
+		return ErrSubscriptionActive
+	}
+	q.deleted = true
+	q.mu.Unlock()
+	delete(b.durables, key)
+	t := b.topics[Destination{Kind: Topic, Name: q.sub.Topic}.String()]
+	b.mu.Unlock()
+	if t != nil {
+		t.remove(q)
+	}
+	if b.store != nil {
+		return b.commitWait(context.Background(), []store.Record{{Op: store.OpQueueDelete, Queue: key}})
+	}
+	return nil
+}
+
+// CreateTemp registers a temporary destination owned by owner; it lives
+// until DeleteTemp (the owning connection closes).
+func (b *Broker) CreateTemp(d Destination, owner string) error {
+	if !d.Kind.IsTemp() {
+		return fmt.Errorf("%w: %s is not temporary", ErrBadDestination, d)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o, ok := b.temps[d.String()]; ok && o != owner {
+		return ErrNotOwner
+	}
+	b.temps[d.String()] = owner
+	return nil
+}
+
+// DeleteTemp removes a temporary destination and drops its messages.
+func (b *Broker) DeleteTemp(d Destination) {
+	b.mu.Lock()
+	key := d.String()
+	delete(b.temps, key)
+	q := b.queues[key]
+	delete(b.queues, key)
+	delete(b.topics, key)
+	b.mu.Unlock()
+	if q != nil {
+		q.mu.Lock()
+		q.deleted = true
+		q.mu.Unlock()
+	}
+}
+
+// ClaimClientID reserves a client ID for one connection, as ActiveMQ does.
+func (b *Broker) ClaimClientID(id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.clientIDs[id]; ok {
+		return fmt.Errorf("client id %q is already connected", id)
+	}
+	b.clientIDs[id] = struct{}{}
+	return nil
+}
+
+// ReleaseClientID frees a client ID claimed with ClaimClientID.
+func (b *Broker) ReleaseClientID(id string) {
+	b.mu.Lock()
+	delete(b.clientIDs, id)
+	b.mu.Unlock()
+}
+
+// deadLetter moves e from q to the dead-letter queue.
+func (b *Broker) deadLetter(q *queue, e *entry, o Outcome) {
+	old := e.msg
+	m := *old
+	m.ID = ""
+	m.Dest = Destination{Kind: Queue, Name: b.opts.DLQ}
+	m.Props = append(append([]Prop(nil), old.Props...),
+		Prop{Name: "originalDestination", Value: old.Dest.String()},
+		Prop{Name: "originalMessageId", Value: old.ID},
+		Prop{Name: "dlqDeliveryFailureCause", Value: deadCause(o, e.deliveries)})
+	b.mu.Lock()
+	dlq := b.queueLocked(m.Dest)
+	b.mu.Unlock()
+	b.prepare(&m)
+	m.ID = old.ID
+	if e.stored || (m.Persistent && b.store != nil) {
+		recs := []store.Record{{Op: store.OpEnqueue, Queue: dlq.storeName, ID: m.Seq, Data: encodeMessage(nil, &m)}}
+		if e.stored {
+			recs = append(recs, store.Record{Op: store.OpAck, Queue: q.storeName, ID: old.Seq})
+		}
+		b.commit(&commitReq{recs: recs, apply: func() { dlq.enqueue(&entry{msg: &m, stored: true}) }})
+		return
+	}
+	dlq.enqueue(&entry{msg: &m})
+}
+
+func deadCause(o Outcome, deliveries uint32) string {
+	if o == Rejected {
+		return "poison ack: rejected by the consumer"
+	}
+	return "delivery failed " + strconv.Itoa(int(deliveries)) + " times"
+}
+
+// demandChanged reports a consumer count change for dest.
+func (b *Broker) demandChanged(dest Destination, _ *queue, n int) {
+	if b.opts.OnDemand != nil {
+		b.opts.OnDemand(dest, n)
+	}
+}
+
+// QueueStats describes one destination, for the admin endpoint and tests.
+type QueueStats struct {
+	Name      string `json:"name"`
+	Ready     int    `json:"ready"`
+	Inflight  int    `json:"inflight"`
+	Consumers int    `json:"consumers"`
+}
+
+// Stats returns the named queues and durable subscriptions.
+func (b *Broker) Stats() []QueueStats {
+	b.mu.RLock()
+	qs := make([]*queue, 0, len(b.queues)+len(b.durables))
+	for _, q := range b.queues {
+		qs = append(qs, q)
+	}
+	for _, q := range b.durables {
+		qs = append(qs, q)
+	}
+	b.mu.RUnlock()
+	out := make([]QueueStats, 0, len(qs))
+	for _, q := range qs {
+		r, i, c := q.stats()
+		name := q.dest.String()
+		if q.sub != nil {
+			name = q.storeName
+		}
+		out = append(out, QueueStats{Name: name, Ready: r, Inflight: i, Consumers: c})
+	}
+	return out
+}
+
+// QueueDepth returns the number of messages ready and in flight on the queue d.
+func (b *Broker) QueueDepth(d Destination) (ready, inflight int) {
+	b.mu.RLock()
+	q := b.queues[d.String()]
+	b.mu.RUnlock()
+	if q == nil {
+		return 0, 0
+	}
+	r, i, _ := q.stats()
+	return r, i
+}
+
+// Sync waits until every record handed to the store so far (acks included)
+// is durable. STOMP uses it before a RECEIPT for an ACK.
+func (b *Broker) Sync(ctx context.Context) error {
+	if b.com == nil {
+		return nil
+	}
+	return b.commitWait(ctx, nil)
+}
+
+// Close stops accepting work and closes the store after flushing it.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	if b.com != nil {
+		b.com.close()
+		return b.store.Close()
+	}
+	return nil
+}

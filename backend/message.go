@@ -1,0 +1,65 @@
+package backend
+
+// DefaultPriority is the JMS default priority.
+const DefaultPriority = 4
+
+// Prop is a user property: a STOMP user header or an AMQP
+// application-property. Value is a string, bool, int64, float64 or []byte.
+type Prop struct {
+	Name  string
+	Value any
+}
+
+// Message is what producers publish and consumers receive. The broker owns a
+// Message once Publish is called: it is shared by every delivery and must not
+// be modified afterwards by anyone.
+type Message struct {
+	ID         string      // broker-assigned unless the producer set one
+	Seq        uint64      // broker-assigned; the store's record ID
+	Dest       Destination // where it was published
+	ReplyTo    Destination
+	Body       []byte
+	Text       bool // a text body (STOMP: no content-length; AMQP: amqp-value string)
+	Persistent bool
+	Priority   uint8 // 0–9
+	Timestamp  int64 // unix milliseconds, set by Publish when zero
+	Expiration int64 // unix milliseconds; 0 never expires
+	// ContentType, CorrelationID, Type: the usual message headers.
+	ContentType   string
+	CorrelationID string
+	Type          string
+	GroupID       string
+	GroupSeq      int32
+	Props         []Prop
+	// BrokerPath lists the brokers the message crossed (network loop prevention).
+	BrokerPath []string
+	// ProducerID identifies the publishing connection (no-local, audit).
+	ProducerID string
+}
+
+// Prop returns the value of the user property name.
+func (m *Message) Prop(name string) (any, bool) {
+	for i := range m.Props {
+		if m.Props[i].Name == name {
+			return m.Props[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// Expired reports whether m has expired at nowMillis.
+func (m *Message) Expired(nowMillis int64) bool {
+	return m.Expiration > 0 && nowMillis >= m.Expiration
+}
+
+// size approximates the memory m holds, for limits and slow-consumer caps.
+func (m *Message) size() int {
+	n := len(m.Body) + len(m.ID) + len(m.Dest.Name) + 128
+	for _, p := range m.Props {
+		n += len(p.Name) + 16
+		if s, ok := p.Value.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}

@@ -1,0 +1,100 @@
+// Package store defines what the broker core asks of a message store: an
+// append-only log of batched records that is replayed at start-up. It is a
+// leaf package; backend/disk, backend/redis and backend/memory implement it.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Op is the kind of a Record.
+type Op uint8
+
+// Record operations. Values are persisted: never renumber them.
+const (
+	// OpEnqueue stores message Data under (Queue, ID).
+	OpEnqueue Op = 1
+	// OpAck removes the message (Queue, ID): it was consumed, expired or
+	// moved. An OpAck for a message the store does not hold is ignored.
+	OpAck Op = 2
+	// OpDelivered records that (Queue, ID) was handed to a consumer Count
+	// times in all. Recovery marks such a message redelivered.
+	OpDelivered Op = 3
+	// OpQueueCreate records a durable destination or durable subscription
+	// named Queue, with its definition in Data (opaque to the store).
+	OpQueueCreate Op = 4
+	// OpQueueDelete removes Queue and every message still stored under it.
+	OpQueueDelete Op = 5
+)
+
+// String returns the operation's name.
+func (o Op) String() string {
+	switch o {
+	case OpEnqueue:
+		return "enqueue"
+	case OpAck:
+		return "ack"
+	case OpDelivered:
+		return "delivered"
+	case OpQueueCreate:
+		return "queue-create"
+	case OpQueueDelete:
+		return "queue-delete"
+	}
+	return "unknown"
+}
+
+// Record is one entry of the store's log.
+//
+// Ownership: Append does not retain Data after it returns; Recover hands
+// the callback a Record whose Data is valid only during the call.
+type Record struct {
+	Op    Op
+	Queue string // store-level queue name, e.g. "queue://orders" or "sub://client.name"
+	ID    uint64 // message sequence, unique per broker and increasing in publish order
+	Count uint32 // OpDelivered: deliveries so far
+	Data  []byte // OpEnqueue: the encoded message; OpQueueCreate: the definition
+}
+
+// ErrFull is returned by Append when the store has reached its configured
+// size limit. The caller reports it to the producer; nothing was written.
+var ErrFull = errors.New("store full")
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("store closed")
+
+// Store persists records. Implementations are safe for concurrent use.
+type Store interface {
+	// Append makes recs durable as one atomic unit: after a crash either all
+	// of them are recovered or none is. It returns once the batch is as safe
+	// as the store's policy promises (fsync'd, or acknowledged by Redis).
+	// Concurrent callers share one write and one sync (group commit).
+	Append(ctx context.Context, recs []Record) error
+	// Recover replays the live state in log order: every queue created and
+	// not deleted, then every message enqueued and not acked (with its latest
+	// OpDelivered count folded in as an OpDelivered record after its
+	// OpEnqueue). It is called once, before the first Append.
+	Recover(ctx context.Context, fn func(Record) error) error
+	// Close flushes and releases the store. Appends after Close fail with
+	// ErrClosed.
+	Close() error
+}
+
+// Lease is held by the master of a master/slave group.
+type Lease interface {
+	// Token is the fencing token: it increases on every take-over.
+	Token() uint64
+	// Lost is closed when the lease lapses or is taken by another node.
+	Lost() <-chan struct{}
+	// Release gives the lease up.
+	Release(ctx context.Context) error
+}
+
+// Leaser is implemented by stores that can arbitrate master/slave (found by
+// type assertion on a Store).
+type Leaser interface {
+	// Acquire blocks until node holds the lease or ctx ends.
+	Acquire(ctx context.Context, node string, ttl time.Duration) (Lease, error)
+}

@@ -1,0 +1,187 @@
+package backend
+
+import (
+	"slices"
+
+	"github.com/mqgate/mqgate/backend/store"
+)
+
+// Subscription is a consumer attached to a queue, a topic or a durable
+// subscription. Its methods are safe for concurrent use; they take the
+// queue's lock briefly and never block on I/O.
+type Subscription struct {
+	b    *Broker
+	q    *queue
+	opts SubscribeOptions
+	sink Sink
+	// topic is set for topic subscriptions (to detach on Close).
+	topic *topic
+
+	// Guarded by q.mu.
+	credit   int
+	nextTag  uint64
+	inflight map[uint64]*entry
+	closed   bool
+}
+
+// Options returns the options s was created with.
+func (s *Subscription) Options() SubscribeOptions { return s.opts }
+
+// deliverLocked hands e to s. q.mu must be held.
+func (s *Subscription) deliverLocked(e *entry, recs []store.Record) []store.Record {
+	s.nextTag++
+	tag := s.nextTag
+	count := e.deliveries
+	e.deliveries++
+	s.credit--
+	if s.opts.AutoAck {
+		recs = s.q.removeLocked(e, recs)
+	} else {
+		s.inflight[tag] = e
+		if e.stored {
+			recs = append(recs, store.Record{Op: store.OpDelivered, Queue: s.q.storeName, ID: e.msg.Seq, Count: e.deliveries})
+		}
+	}
+	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count})
+	return recs
+}
+
+// AddCredit allows n more deliveries (AMQP flow, STOMP prefetch refill).
+func (s *Subscription) AddCredit(n int) {
+	q := s.q
+	q.mu.Lock()
+	if s.closed {
+		q.mu.Unlock()
+		return
+	}
+	s.credit += n
+	recs := q.dispatchLocked(nil)
+	q.mu.Unlock()
+	s.b.appendAsync(recs)
+}
+
+// SetCredit sets the credit to n (AMQP flow with an absolute link-credit).
+func (s *Subscription) SetCredit(n int) {
+	q := s.q
+	q.mu.Lock()
+	if s.closed {
+		q.mu.Unlock()
+		return
+	}
+	s.credit = n
+	recs := q.dispatchLocked(nil)
+	q.mu.Unlock()
+	s.b.appendAsync(recs)
+}
+
+// Settle settles the delivery tag with outcome o. Accepted removes the
+// message (the ack record is written asynchronously: use Broker.Sync to wait
+// for it); Released and Failed make it deliverable again; Rejected moves it
+// to the dead-letter queue.
+func (s *Subscription) Settle(tag uint64, o Outcome) error {
+	return s.settleTags([]uint64{tag}, o, true)
+}
+
+// SettleMany settles several tags with one outcome under one lock.
+func (s *Subscription) SettleMany(tags []uint64, o Outcome) error {
+	return s.settleTags(tags, o, true)
+}
+
+// ackRecord appends the ack record for tag, if its message is stored.
+func (s *Subscription) ackRecord(tag uint64, recs []store.Record) []store.Record {
+	s.q.mu.Lock()
+	defer s.q.mu.Unlock()
+	if e, ok := s.inflight[tag]; ok && e.stored {
+		recs = append(recs, store.Record{Op: store.OpAck, Queue: s.q.storeName, ID: e.msg.Seq})
+	}
+	return recs
+}
+
+// settleTags settles tags; with write false the ack records were already
+// written (a transaction's commit).
+func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
+	q := s.q
+	var recs []store.Record
+	var dead []*entry
+	var err error
+	q.mu.Lock()
+	for _, tag := range tags {
+		e, ok := s.inflight[tag]
+		if !ok {
+			err = ErrUnknownDelivery
+			continue
+		}
+		delete(s.inflight, tag)
+		switch o {
+		case Accepted:
+			if write {
+				recs = q.removeLocked(e, recs)
+			}
+		case Released:
+			// A release is not a failed delivery: it does not count.
+			if e.deliveries > 0 {
+				e.deliveries--
+			}
+			q.requeueLocked(e)
+		case Failed:
+			if max := s.b.opts.MaxRedeliveries; max >= 0 && int(e.deliveries) > max {
+				dead = append(dead, e)
+			} else {
+				q.requeueLocked(e)
+			}
+		default: // Rejected
+			dead = append(dead, e)
+		}
+	}
+	if len(dead) == 0 || o == Released || o == Failed {
+		recs = q.dispatchLocked(recs)
+	}
+	q.mu.Unlock()
+	s.b.appendAsync(recs)
+	for _, e := range dead {
+		s.b.deadLetter(q, e, o)
+	}
+	return err
+}
+
+// Close detaches s. Its unsettled deliveries become deliverable again,
+// marked redelivered, ahead of newer messages. A non-durable topic
+// subscription's messages are dropped with it.
+func (s *Subscription) Close() {
+	q := s.q
+	q.mu.Lock()
+	if s.closed {
+		q.mu.Unlock()
+		return
+	}
+	s.closed = true
+	q.consumers = slices.DeleteFunc(q.consumers, func(c *Subscription) bool { return c == s })
+	q.next = 0
+	tags := make([]uint64, 0, len(s.inflight))
+	for tag := range s.inflight {
+		tags = append(tags, tag)
+	}
+	slices.Sort(tags)
+	for _, tag := range tags {
+		q.requeueLocked(s.inflight[tag])
+	}
+	s.inflight = nil
+	recs := q.dispatchLocked(nil)
+	remaining := len(q.consumers)
+	q.mu.Unlock()
+	s.b.appendAsync(recs)
+	if s.topic != nil && q.sub == nil {
+		s.topic.remove(q)
+	}
+	s.b.demandChanged(s.opts.Dest, s.q, remaining)
+}
+
+// Unsubscribe closes s and, for a durable subscription, deletes it and its
+// stored messages.
+func (s *Subscription) Unsubscribe() error {
+	s.Close()
+	if s.q.sub == nil {
+		return nil
+	}
+	return s.b.DeleteDurable(s.opts.ClientID, s.opts.DurableName)
+}

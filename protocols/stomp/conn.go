@@ -1,0 +1,383 @@
+package stomp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/rs/zerolog"
+
+	"github.com/mqgate/mqgate/backend"
+	"github.com/mqgate/mqgate/protocols/stomp/wire"
+)
+
+// writeTimeout bounds one write to a client; a client that reads nothing
+// for this long is cut off.
+const writeTimeout = 30 * time.Second
+
+// maxPendingPublishes bounds a connection's persistent publishes waiting
+// for the store; the reader pauses past it (backpressure on the producer).
+const maxPendingPublishes = 4096
+
+// conn is one STOMP connection.
+type conn struct {
+	srv *Server
+	b   *backend.Broker
+	nc  net.Conn
+	log zerolog.Logger
+	rd  *wire.Reader
+
+	id         string // unique connection ID, also the STOMP session header
+	tempPrefix string // this connection's temporary destination names start with it
+
+	// Set by the reader while handling CONNECT, before any subscription
+	// exists; read-only afterwards.
+	version wire.Version
+	owner   string // client-id if given, else id: no-local and temp ownership
+	hbRecv  time.Duration
+
+	// Owned by the reader goroutine.
+	connected    bool
+	disconnected bool
+	clientID     string
+	subs         map[string]*subState
+	subsByIndex  []*subState
+	txs          map[string]*backend.Tx
+	temps        map[backend.Destination]struct{}
+
+	// Publishes waiting for the store.
+	pmu     sync.Mutex
+	pcond   *sync.Cond
+	pending int   // guarded by pmu
+	perr    error // guarded by pmu: the first failed publish
+
+	// Outbound queue, drained by the writer goroutine.
+	wmu     sync.Mutex
+	wbuf    []byte      // guarded by wmu
+	credits []*subState // guarded by wmu: auto-ack subscriptions owed credit
+	wclosed bool        // guarded by wmu: nothing more is queued
+	slow    bool        // guarded by wmu
+	hbSend  time.Duration
+	wake    chan struct{}
+	wdone   chan struct{}
+
+	stopping chan struct{} // closed by shutdown
+	stopOnce sync.Once
+}
+
+func newConn(s *Server, nc net.Conn, n uint64) *conn {
+	id := "ID:" + s.b.NodeID() + "-" + s.boot + "-" + strconv.FormatUint(n, 10)
+	c := &conn{
+		srv:        s,
+		b:          s.b,
+		nc:         nc,
+		id:         id,
+		tempPrefix: id + ":",
+		owner:      id,
+		rd:         wire.NewReader(nc, s.opts.Limits),
+		subs:       map[string]*subState{},
+		txs:        map[string]*backend.Tx{},
+		temps:      map[backend.Destination]struct{}{},
+		wake:       make(chan struct{}, 1),
+		wdone:      make(chan struct{}),
+		stopping:   make(chan struct{}),
+	}
+	c.pcond = sync.NewCond(&c.pmu)
+	c.log = s.log.With().Str("conn", id).Str("remote", nc.RemoteAddr().String()).Logger()
+	return c
+}
+
+// shutdown asks the connection to stop reading and finish what is in flight.
+func (c *conn) shutdown() {
+	c.stopOnce.Do(func() {
+		close(c.stopping)
+		_ = c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+func (c *conn) isStopping() bool {
+	select {
+	case <-c.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// serve runs the connection until it ends.
+func (c *conn) serve() {
+	c.log.Debug().Msg("connection opened")
+	go c.writeLoop()
+	reason := c.readLoop()
+	c.cleanup()
+	c.closeWriter()
+	<-c.wdone
+	c.nc.Close()
+	ev := c.log.Debug()
+	if reason != "" {
+		ev = c.log.Info()
+	}
+	ev.Str("reason", reason).Msg("connection closed")
+}
+
+// readLoop reads and handles frames until the connection ends; it returns
+// why, or "" for an ordinary end.
+func (c *conn) readLoop() string {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	for {
+		if c.connected && c.hbRecv > 0 && !c.isStopping() {
+			// STOMP 1.2 "Heart-beating": allow for timing inaccuracies.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.hbRecv * 2))
+		}
+		f, err := c.rd.Read()
+		if err != nil {
+			if perr := c.publishError(); perr != nil {
+				c.sendError(&frameError{msg: "message could not be stored", detail: perr.Error()}, nil)
+				return "store error: " + perr.Error()
+			}
+			return c.readFailed(err)
+		}
+		if f == nil {
+			continue // heart-beat
+		}
+		if herr := c.handle(f); herr != nil {
+			c.sendError(herr, f)
+			return "protocol error: " + herr.msg
+		}
+		if perr := c.publishError(); perr != nil {
+			c.sendError(&frameError{msg: "message could not be stored", detail: perr.Error()}, nil)
+			return "store error: " + perr.Error()
+		}
+		if c.disconnected {
+			return ""
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) string {
+	var pe *wire.ProtocolError
+	switch {
+	case c.isStopping():
+		return ""
+	case errors.As(err, &pe):
+		c.sendError(&frameError{msg: pe.Msg}, nil)
+		return "protocol error: " + pe.Msg
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if !c.connected {
+			c.sendError(&frameError{msg: "no CONNECT frame received in " + c.srv.opts.ConnectTimeout.String()}, nil)
+			return "connect timeout"
+		}
+		return "heart-beat timeout: nothing received in " + (c.hbRecv * 2).String()
+	case errors.Is(err, io.EOF):
+		return ""
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed inside a frame"
+	}
+	return err.Error()
+}
+
+// cleanup releases what the connection held: subscriptions (unacked
+// deliveries are redelivered), open transactions (aborted), temporary
+// destinations, the client ID. It waits for publishes still in flight.
+func (c *conn) cleanup() {
+	c.waitPublishes()
+	for _, s := range c.subsByIndex {
+		if s != nil {
+			s.sub.Close()
+		}
+	}
+	for _, tx := range c.txs {
+		tx.Abort()
+	}
+	for d := range c.temps {
+		c.b.DeleteTemp(d)
+	}
+	if c.clientID != "" {
+		c.b.ReleaseClientID(c.clientID)
+	}
+}
+
+// frameError is a problem with a client frame: it becomes an ERROR frame.
+type frameError struct {
+	msg    string // the ERROR frame's message header
+	detail string // the body
+}
+
+func (e *frameError) Error() string { return e.msg }
+
+func errorf(msg string) *frameError { return &frameError{msg: msg} }
+
+// sendError queues an ERROR frame for the problem with f (which may be nil).
+// STOMP 1.2 "ERROR": the connection is closed after it.
+func (c *conn) sendError(e *frameError, f *frame.Frame) {
+	ef := frame.New("ERROR", "message", e.msg, frame.ContentType, "text/plain")
+	if f != nil {
+		if r, ok := f.Header.Contains(frame.Receipt); ok {
+			ef.Header.Add(frame.ReceiptId, r)
+		}
+	}
+	body := e.detail
+	if body == "" {
+		body = e.msg
+	}
+	if f != nil {
+		body += "\n\nframe: " + f.Command
+	}
+	ef.Body = []byte(body)
+	c.queueFrame(ef)
+	c.log.Debug().Str("error", e.msg).Msg("sent ERROR")
+}
+
+// queueFrame queues a control frame for the writer.
+func (c *conn) queueFrame(f *frame.Frame) {
+	v := c.version
+	if f.Command == "CONNECTED" || f.Command == "ERROR" && !c.connected {
+		v = wire.V10 // CONNECTED is never escaped
+	}
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	c.wbuf = wire.AppendFrame(c.wbuf, f, v)
+	c.wmu.Unlock()
+	c.signal()
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWriter lets the writer flush what is queued and stop.
+func (c *conn) closeWriter() {
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
+	c.signal()
+}
+
+// slowConsumer cuts a connection whose outbound queue passed the cap; its
+// unacked deliveries go back to the queue when its subscriptions close.
+func (c *conn) slowConsumer() {
+	c.log.Warn().Int("max_pending_bytes", c.srv.opts.MaxPendingBytes).Msg("slow consumer: closing the connection")
+	go c.nc.Close()
+}
+
+// writeLoop writes everything queued in one write per wake-up, sends
+// heart-beats when the connection is otherwise idle, and returns credit to
+// auto-ack subscriptions once their messages are written.
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
+	var spare []byte
+	var owed []*subState
+	var amounts []int
+	var hb *time.Timer
+	var hbC <-chan time.Time
+	for {
+		select {
+		case <-c.wake:
+		case <-hbC:
+		}
+		c.wmu.Lock()
+		buf := c.wbuf
+		c.wbuf = spare[:0]
+		owed, amounts = owed[:0], amounts[:0]
+		for _, s := range c.credits {
+			owed = append(owed, s)
+			amounts = append(amounts, s.owed)
+			s.owed, s.creditQueued = 0, false
+		}
+		clear(c.credits)
+		c.credits = c.credits[:0]
+		closed := c.wclosed
+		if c.hbSend > 0 && hb == nil {
+			hb = time.NewTimer(c.hbSend)
+			hbC = hb.C
+		}
+		c.wmu.Unlock()
+		if len(buf) == 0 && hb != nil && !closed {
+			buf = wire.AppendHeartbeat(buf)
+		}
+		if len(buf) > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := c.nc.Write(buf); err != nil {
+				c.wmu.Lock()
+				c.wclosed = true
+				c.wbuf = nil
+				c.wmu.Unlock()
+				c.nc.Close()
+				return
+			}
+			if hb != nil {
+				hb.Reset(c.hbSend)
+			}
+		}
+		if cap(buf) <= 1<<20 {
+			spare = buf[:0]
+		} else {
+			spare = nil // don't hold on to a burst's buffer
+		}
+		for i, s := range owed {
+			s.sub.AddCredit(amounts[i])
+			owed[i] = nil
+		}
+		if closed {
+			c.wmu.Lock()
+			empty := len(c.wbuf) == 0
+			c.wmu.Unlock()
+			if empty {
+				if hb != nil {
+					hb.Stop()
+				}
+				return
+			}
+		}
+	}
+}
+
+// trackPublish counts a publish waiting for the store, pausing the reader
+// while too many are.
+func (c *conn) trackPublish() {
+	c.pmu.Lock()
+	for c.pending >= maxPendingPublishes {
+		c.pcond.Wait()
+	}
+	c.pending++
+	c.pmu.Unlock()
+}
+
+// publishDone is the broker's callback for a tracked publish.
+func (c *conn) publishDone(err error) {
+	c.pmu.Lock()
+	c.pending--
+	if err != nil && c.perr == nil {
+		c.perr = err
+		_ = c.nc.SetReadDeadline(time.Now()) // wake the reader to report it
+	}
+	c.pcond.Broadcast()
+	c.pmu.Unlock()
+}
+
+// waitPublishes waits until every tracked publish is stored or failed.
+func (c *conn) waitPublishes() error {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for c.pending > 0 {
+		c.pcond.Wait()
+	}
+	return c.perr
+}
+
+func (c *conn) publishError() error {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.perr
+}
