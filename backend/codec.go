@@ -167,13 +167,17 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.GroupID = d.string()
 	m.GroupSeq = int32(d.varint())
 	m.ProducerID = d.string()
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.uvarint(); n > uint64(len(d.b)) {
+		d.err = errCorrupt
+	} else if n > 0 {
 		m.BrokerPath = make([]string, n)
 		for i := range m.BrokerPath {
 			m.BrokerPath[i] = d.string()
 		}
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.uvarint(); n > uint64(len(d.b)) {
+		d.err = errCorrupt
+	} else if n > 0 {
 		m.Props = make([]Prop, n)
 		for i := range m.Props {
 			p := &m.Props[i]
