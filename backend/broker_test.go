@@ -37,7 +37,7 @@ func (c chanSink) none(t *testing.T) {
 
 var ctx = context.Background()
 
-func q(name string) Destination { return Destination{Kind: Queue, Name: name} }
+func q(name string) Destination  { return Destination{Kind: Queue, Name: name} }
 func tp(name string) Destination { return Destination{Kind: Topic, Name: name} }
 
 func pub(t *testing.T, b *Broker, d Destination, body string) *Message {
@@ -391,7 +391,7 @@ func TestMessageCodecRoundTrip(t *testing.T) {
 	m := &Message{ID: "ID:x-1", Seq: 7, Dest: q("a"), ReplyTo: Destination{Kind: TempQueue, Name: "r"},
 		Body: []byte("b\x00ody"), Text: true, Persistent: true, Priority: 9, Timestamp: 1, Expiration: 2,
 		ContentType: "text/plain", CorrelationID: "c", Type: "t", GroupID: "g", GroupSeq: -1,
-		Props: []Prop{{"s", "v"}, {"b", true}, {"i", int64(-5)}, {"f", 1.5}, {"y", []byte{1, 2}}},
+		Props:      []Prop{{"s", "v"}, {"b", true}, {"i", int64(-5)}, {"f", 1.5}, {"y", []byte{1, 2}}},
 		BrokerPath: []string{"n1", "n2"}, ProducerID: "p"}
 	got, err := decodeMessage(encodeMessage(nil, m))
 	if err != nil {

@@ -224,4 +224,3 @@ func (c *conn) appendMessage(buf []byte, d backend.Delivery, sub *subState) []by
 	buf = append(buf, m.Body...)
 	return append(buf, 0)
 }
-
