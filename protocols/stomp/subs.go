@@ -74,6 +74,7 @@ func (s *subState) Deliver(d backend.Delivery) {
 		c.wmu.Unlock()
 		return
 	}
+	before := len(c.wbuf)
 	c.wbuf = c.appendMessage(c.wbuf, d, s)
 	if s.mode == ackAuto {
 		s.owed++
@@ -82,7 +83,8 @@ func (s *subState) Deliver(d backend.Delivery) {
 			c.credits = append(c.credits, s)
 		}
 	}
-	over := len(c.wbuf) > c.srv.opts.MaxPendingBytes && !c.slow
+	// One frame larger than the cap alone is not a slow consumer.
+	over := before > 0 && len(c.wbuf) > c.srv.opts.MaxPendingBytes && !c.slow
 	if over {
 		c.slow = true
 	}

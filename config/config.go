@@ -1,0 +1,354 @@
+// Package config owns mqgate's configuration: one typed tree (Config) with
+// its defaults, loading from a YAML/TOML/JSON file, MQGATE_* environment
+// variables and command-line flags (Load), and validation that names every
+// bad key at once (Validate).
+//
+// Only main, gateway and e2e import this package; lower layers take their
+// own Options structs, filled by gateway from a Config.
+package config
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole broker configuration. Each field's mapstructure tag is
+// its key in a file ("stomp.listen"); the same key names the environment
+// variable (MQGATE_STOMP_LISTEN) and the flag (--stomp-listen).
+//
+// A Config is a plain value: it is not safe to change one while another
+// goroutine reads it. Get one from Default or Load and treat it as read-only.
+type Config struct {
+	Node     NodeConfig     `mapstructure:"node"`
+	STOMP    STOMPConfig    `mapstructure:"stomp"`
+	AMQP     AMQPConfig     `mapstructure:"amqp"`
+	Admin    AdminConfig    `mapstructure:"admin"`
+	Store    StoreConfig    `mapstructure:"store"`
+	Broker   BrokerConfig   `mapstructure:"broker"`
+	Log      LogConfig      `mapstructure:"log"`
+	Shutdown ShutdownConfig `mapstructure:"shutdown"`
+}
+
+// NodeConfig identifies this broker and where it keeps its state.
+type NodeConfig struct {
+	// ID is this broker's name in the cluster and in message ids: letters,
+	// digits, '-', '_' and '.' only. Default: the host name, or "mqgate".
+	ID string `mapstructure:"id"`
+	// DataDir is the directory for the disk store and other state.
+	DataDir string `mapstructure:"data_dir"`
+}
+
+// STOMPConfig configures the STOMP front-end and the limits it enforces
+// before allocating for a peer's frame.
+type STOMPConfig struct {
+	// Listen is the TCP listen address as host:port; "" disables STOMP.
+	Listen string `mapstructure:"listen"`
+	// MaxFrameSize is the largest frame body accepted.
+	MaxFrameSize ByteSize `mapstructure:"max_frame_size"`
+	// MaxHeaders is the most headers accepted in one frame.
+	MaxHeaders int `mapstructure:"max_headers"`
+	// MaxHeaderSize is the longest command or header line accepted.
+	MaxHeaderSize ByteSize `mapstructure:"max_header_size"`
+	// HeartbeatMin is the shortest heart-beat interval the broker agrees to,
+	// each way (client requests below it are raised to it), and the interval
+	// it offers to send at; 0 accepts any. STOMP 1.2: Heart-beating.
+	HeartbeatMin time.Duration `mapstructure:"heartbeat_min"`
+	// ConnectTimeout closes a connection that sends no CONNECT frame within it.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// Prefetch is a subscription's default activemq.prefetchSize.
+	Prefetch int `mapstructure:"prefetch"`
+	// MaxPendingBytes is how many outbound bytes may queue for one
+	// connection before it is cut off as a slow consumer.
+	MaxPendingBytes ByteSize `mapstructure:"max_pending_bytes"`
+}
+
+// AMQPConfig configures the AMQP 1.0 front-end.
+type AMQPConfig struct {
+	// Listen is the TCP listen address as host:port; "" disables AMQP.
+	Listen string `mapstructure:"listen"`
+}
+
+// AdminConfig configures the admin and health HTTP server.
+type AdminConfig struct {
+	// Listen is the HTTP listen address as host:port; "" disables it.
+	Listen string `mapstructure:"listen"`
+}
+
+// StoreConfig chooses and configures the store of persistent messages.
+type StoreConfig struct {
+	// Type is StoreMemory, StoreDisk or StoreRedis.
+	Type string `mapstructure:"type"`
+	// Disk configures the disk store (used when Type is StoreDisk).
+	Disk DiskStoreConfig `mapstructure:"disk"`
+}
+
+// DiskStoreConfig configures the disk store's journal.
+type DiskStoreConfig struct {
+	// Fsync is FsyncAlways, FsyncInterval or FsyncNever.
+	Fsync string `mapstructure:"fsync"`
+	// FsyncInterval is how often the journal is fsync'd with FsyncInterval.
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+	// MaxSize is the store size at which producers of persistent messages
+	// get an error; 0 means no limit.
+	MaxSize ByteSize `mapstructure:"max_size"`
+	// SegmentSize is the size of one journal segment file.
+	SegmentSize ByteSize `mapstructure:"segment_size"`
+}
+
+// BrokerConfig configures the broker core.
+type BrokerConfig struct {
+	// DLQ is the name of the dead-letter queue.
+	DLQ string `mapstructure:"dlq"`
+	// MaxRedeliveries is how many times a released message is redelivered
+	// before it goes to the DLQ; -1 means unlimited.
+	MaxRedeliveries int `mapstructure:"max_redeliveries"`
+	// TopicMaxPending is how many messages are buffered for one non-durable
+	// topic subscriber before the oldest are dropped.
+	TopicMaxPending int `mapstructure:"topic_max_pending"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is the least severe level written: LevelTrace ... LevelError.
+	Level string `mapstructure:"level"`
+	// Format is FormatAuto, FormatConsole or FormatJSON.
+	Format string `mapstructure:"format"`
+}
+
+// ShutdownConfig configures a graceful stop.
+type ShutdownConfig struct {
+	// Timeout is how long a graceful stop waits for in-flight work.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Values of StoreConfig.Type.
+const (
+	StoreMemory = "memory" // non-persistent; for tests and throw-away brokers
+	StoreDisk   = "disk"   // the embedded journal
+	StoreRedis  = "redis"  // a shared Redis store; not available in this build yet
+)
+
+// Values of DiskStoreConfig.Fsync.
+const (
+	FsyncAlways   = "always"   // fsync (group commit) before a write is acknowledged
+	FsyncInterval = "interval" // fsync every DiskStoreConfig.FsyncInterval
+	FsyncNever    = "never"    // leave flushing to the operating system
+)
+
+// Values of LogConfig.Level, from most to least verbose.
+const (
+	LevelTrace = "trace"
+	LevelDebug = "debug"
+	LevelInfo  = "info"
+	LevelWarn  = "warn"
+	LevelError = "error"
+)
+
+// Values of LogConfig.Format.
+const (
+	FormatAuto    = "auto"    // console on a terminal, JSON otherwise
+	FormatConsole = "console" // human-readable lines
+	FormatJSON    = "json"    // one JSON object a line
+)
+
+// defaultNodeID is the fallback node.id when the host name is unavailable or
+// is not a valid node id.
+const defaultNodeID = "mqgate"
+
+// Default returns a new Config holding every default. It passes Validate.
+// node.id is the host name (os.Hostname) when that is a valid node id, and
+// "mqgate" otherwise.
+func Default() *Config {
+	return &Config{
+		Node: NodeConfig{
+			ID:      hostNodeID(),
+			DataDir: "data",
+		},
+		STOMP: STOMPConfig{
+			Listen:          ":61613",
+			MaxFrameSize:    64 * MiB,
+			MaxHeaders:      1000,
+			MaxHeaderSize:   64 * KiB,
+			HeartbeatMin:    time.Second,
+			ConnectTimeout:  10 * time.Second,
+			Prefetch:        1000,
+			MaxPendingBytes: 64 * MiB,
+		},
+		AMQP:  AMQPConfig{Listen: ":5672"},
+		Admin: AdminConfig{Listen: ":8161"},
+		Store: StoreConfig{
+			Type: StoreMemory,
+			Disk: DiskStoreConfig{
+				Fsync:         FsyncAlways,
+				FsyncInterval: 100 * time.Millisecond,
+				MaxSize:       10 * GiB,
+				SegmentSize:   64 * MiB,
+			},
+		},
+		Broker: BrokerConfig{
+			DLQ:             "ActiveMQ.DLQ",
+			MaxRedeliveries: 6,
+			TopicMaxPending: 100000,
+		},
+		Log: LogConfig{
+			Level:  LevelInfo,
+			Format: FormatAuto,
+		},
+		Shutdown: ShutdownConfig{Timeout: 10 * time.Second},
+	}
+}
+
+// hostNodeID returns the host name if it is a valid node id, else
+// defaultNodeID.
+func hostNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || !validNodeID(h) {
+		return defaultNodeID
+	}
+	return h
+}
+
+// validNodeID reports whether id is non-empty and only letters, digits,
+// '-', '_' and '.'.
+func validNodeID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ByteSize is a size in bytes. In a file, an environment variable or a flag
+// it is written as a whole number of bytes with an optional unit, decimal
+// (B, KB=1000, MB, GB, TB, PB) or binary (KiB=1024, MiB, GiB, TiB, PiB),
+// case-insensitive: "64MiB", "10GiB", "512KB", "1048576", "1.5GiB".
+//
+// *ByteSize implements pflag.Value and encoding.TextUnmarshaler.
+type ByteSize int64
+
+// Byte size units.
+const (
+	B   ByteSize = 1
+	KB  ByteSize = 1000
+	MB           = 1000 * KB
+	GB           = 1000 * MB
+	TB           = 1000 * GB
+	PB           = 1000 * TB
+	KiB ByteSize = 1024
+	MiB          = 1024 * KiB
+	GiB          = 1024 * MiB
+	TiB          = 1024 * GiB
+	PiB          = 1024 * TiB
+)
+
+// sizeUnits maps a lower-case unit to its size, for parsing.
+var sizeUnits = map[string]ByteSize{
+	"": B, "b": B,
+	"kb": KB, "mb": MB, "gb": GB, "tb": TB, "pb": PB,
+	"kib": KiB, "mib": MiB, "gib": GiB, "tib": TiB, "pib": PiB,
+}
+
+// printUnits are the units String chooses from; on a tie the first wins.
+var printUnits = []struct {
+	name string
+	size ByteSize
+}{
+	{"PiB", PiB}, {"TiB", TiB}, {"GiB", GiB}, {"MiB", MiB}, {"KiB", KiB},
+	{"PB", PB}, {"TB", TB}, {"GB", GB}, {"MB", MB}, {"KB", KB},
+}
+
+// sizeSyntax says how to write a ByteSize, for error messages.
+const sizeSyntax = `a whole number of bytes with an optional unit ` +
+	`B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB or PiB (e.g. "64MiB")`
+
+// ParseByteSize parses s as described on ByteSize. Surrounding spaces and a
+// space between number and unit are allowed; negative sizes, fractions of a
+// byte and sizes above 2^63-1 bytes are errors.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult, ok := sizeUnits[unit]
+	if !ok || !validDecimal(num) {
+		if strings.HasPrefix(t, "-") {
+			return 0, fmt.Errorf("%q is negative; a size is %s", s, sizeSyntax)
+		}
+		return 0, fmt.Errorf("%q is not a size; write %s", s, sizeSyntax)
+	}
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a size; write %s", s, sizeSyntax)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(int64(mult)))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("%q is not a whole number of bytes", s)
+	}
+	n := r.Num()
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("%q is too large; the most is %s", s, ByteSize(math.MaxInt64))
+	}
+	return ByteSize(n.Int64()), nil
+}
+
+// validDecimal reports whether s is digits with at most one '.' that has a
+// digit on each side.
+func validDecimal(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || dot && frac == "" {
+		return false
+	}
+	return !strings.Contains(frac, ".")
+}
+
+// String formats b with the unit that divides it exactly into the smallest
+// number: 64MiB, 10GiB, 10PB, 512000 → "500KiB", 1000 → "1KB", 1500 → "1500B".
+// Zero is "0". ParseByteSize(b.String()) == b for every b >= 0.
+func (b ByteSize) String() string {
+	if b == 0 {
+		return "0"
+	}
+	n, unit := b, "B"
+	if b > 0 {
+		for _, u := range printUnits {
+			if b%u.size == 0 && b/u.size < n {
+				n, unit = b/u.size, u.name
+			}
+		}
+	}
+	return strconv.FormatInt(int64(n), 10) + unit
+}
+
+// Set parses s into b. It implements pflag.Value.
+func (b *ByteSize) Set(s string) error {
+	v, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// Type names the flag's value type in help output. It implements pflag.Value.
+func (b *ByteSize) Type() string { return "size" }
+
+// MarshalText returns b.String(). It implements encoding.TextMarshaler.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// UnmarshalText parses text as ParseByteSize does. It implements
+// encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(text []byte) error { return b.Set(string(text)) }

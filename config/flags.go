@@ -1,0 +1,82 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// help is the one-sentence meaning of every key. It is the flag's usage
+// text and the first line of the key's comment in mqgate.example.yaml and
+// of its row in docs/configuration.md (a test keeps the three in step).
+var help = map[string]string{
+	"node.id":       "This broker's name in the cluster and in message ids; letters, digits, '-', '_' and '.' only.",
+	"node.data_dir": "Directory where the disk store and other state live.",
+
+	"stomp.listen":            `STOMP TCP listen address as host:port (port 0 picks a free port); "" disables STOMP.`,
+	"stomp.max_frame_size":    "Largest STOMP frame body accepted; 1KiB to 2GiB.",
+	"stomp.max_headers":       "Most headers accepted in one STOMP frame; 1 to 100000.",
+	"stomp.max_header_size":   "Longest STOMP command or header line accepted; 256B to 16MiB.",
+	"stomp.heartbeat_min":     "Shortest heart-beat interval the broker agrees to, each way, and the interval it offers to send at; client requests below it are raised to it; 0 accepts any.",
+	"stomp.connect_timeout":   "A connection that sends no CONNECT frame within this time is closed; more than 0.",
+	"stomp.prefetch":          "Default prefetch (activemq.prefetchSize) of a STOMP subscription; 1 to 1000000.",
+	"stomp.max_pending_bytes": "Outbound bytes queued for one connection before it is cut off as a slow consumer; at least 64KiB.",
+
+	"amqp.listen":  `AMQP 1.0 listen address as host:port; "" disables AMQP (the AMQP front-end is not built yet).`,
+	"admin.listen": `Admin and health HTTP listen address as host:port; "" disables it.`,
+
+	"store.type":                "Where persistent messages are kept: memory, disk or redis (redis is not available in this build yet).",
+	"store.disk.fsync":          "When the disk journal is flushed to disk: always (before a write is acknowledged), interval (every fsync_interval) or never (left to the operating system).",
+	"store.disk.fsync_interval": "How often the disk journal is flushed when fsync is interval; more than 0.",
+	"store.disk.max_size":       "Disk store size at which producers of persistent messages get an error; 0 means no limit.",
+	"store.disk.segment_size":   "Size of one disk journal segment file; 1MiB to 4GiB.",
+
+	"broker.dlq":               "Name of the dead-letter queue; not empty.",
+	"broker.max_redeliveries":  "Times a released message is redelivered before it goes to the dead-letter queue instead; -1 means unlimited.",
+	"broker.topic_max_pending": "Messages buffered for one non-durable topic subscriber before the oldest are dropped; at least 1.",
+
+	"log.level":  "Least severe log level written: trace, debug, info, warn or error.",
+	"log.format": "Log output format: auto (console on a terminal, JSON otherwise), console or json.",
+
+	"shutdown.timeout": "How long a graceful stop waits for in-flight work; more than 0.",
+}
+
+// flagNamer turns a key into its flag name.
+var flagNamer = strings.NewReplacer(".", "-", "_", "-")
+
+// flagName returns the flag for key: "store.disk.fsync_interval" →
+// "store-disk-fsync-interval".
+func flagName(key string) string { return flagNamer.Replace(key) }
+
+// envName returns the environment variable for key:
+// "store.disk.fsync_interval" → "MQGATE_STORE_DISK_FSYNC_INTERVAL".
+func envName(key string) string {
+	return "MQGATE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// RegisterFlags defines one flag on fs for every key, named by the key with
+// '.' and '_' turned into '-' (--stomp-listen, --store-disk-fsync), with the
+// key's default and its sentence from mqgate.example.yaml as usage. Pass the
+// same FlagSet to Load after parsing: only flags the user set override the
+// environment, the file and the defaults. It panics, as pflag does, if fs
+// already has a flag of one of these names.
+func RegisterFlags(fs *pflag.FlagSet) {
+	def := Default()
+	for _, k := range keys {
+		name, usage := flagName(k.name), help[k.name]
+		switch v := k.get(def).(type) {
+		case string:
+			fs.String(name, v, usage)
+		case int:
+			fs.Int(name, v, usage)
+		case time.Duration:
+			fs.Duration(name, v, usage)
+		case ByteSize:
+			fs.Var(&v, name, usage)
+		default:
+			panic(fmt.Sprintf("config: key %s has unsupported type %T", k.name, v))
+		}
+	}
+}

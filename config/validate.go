@@ -1,0 +1,204 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// KeyError is one problem with one configuration key. Load and Validate
+// return every KeyError they find joined with errors.Join; walk them with
+// errors.As (the first) or the Unwrap() []error method (all).
+type KeyError struct {
+	// Key is the dotted key, e.g. "store.type"; "" if the problem has none.
+	Key string
+	// Msg says what is wrong and what is allowed, e.g.
+	// `"foo" is not one of memory, disk, redis`.
+	Msg string
+	// Source says where the bad value came from: "file mqgate.yaml",
+	// "MQGATE_STORE_TYPE" or "--store-type"; "" for a default or a value
+	// set in Go. Only Load fills it.
+	Source string
+}
+
+// Error returns "key: msg (from source)".
+func (e *KeyError) Error() string {
+	s := e.Msg
+	if e.Key != "" {
+		s = e.Key + ": " + s
+	}
+	if e.Source != "" {
+		s += " (from " + e.Source + ")"
+	}
+	return s
+}
+
+// Validate reports every problem in c at once: nil, or an error joining one
+// *KeyError for each bad key, naming the key, the bad value and what is
+// allowed, in the order of the keys in Config.
+func (c *Config) Validate() error {
+	if c == nil {
+		return errors.New("config: nil Config")
+	}
+	var v validator
+
+	if !validNodeID(c.Node.ID) {
+		v.add("node.id", "%q is not a node id; use letters, digits, '-', '_' and '.' only, at least one", c.Node.ID)
+	}
+	if c.Node.DataDir == "" {
+		v.add("node.data_dir", `"" is not a directory; name one, such as "data"`)
+	}
+
+	v.listen("stomp.listen", c.STOMP.Listen)
+	v.sizeRange("stomp.max_frame_size", c.STOMP.MaxFrameSize, KiB, 2*GiB)
+	v.intRange("stomp.max_headers", c.STOMP.MaxHeaders, 1, 100000)
+	v.sizeRange("stomp.max_header_size", c.STOMP.MaxHeaderSize, 256*B, 16*MiB)
+	if c.STOMP.HeartbeatMin < 0 {
+		v.add("stomp.heartbeat_min", "%s is negative; use 0 to accept any heart-beat, or a positive duration", c.STOMP.HeartbeatMin)
+	}
+	v.positive("stomp.connect_timeout", c.STOMP.ConnectTimeout)
+	v.intRange("stomp.prefetch", c.STOMP.Prefetch, 1, 1000000)
+	if c.STOMP.MaxPendingBytes < 64*KiB {
+		v.add("stomp.max_pending_bytes", "%s is too small; use at least 64KiB", c.STOMP.MaxPendingBytes)
+	}
+
+	v.listen("amqp.listen", c.AMQP.Listen)
+	v.listen("admin.listen", c.Admin.Listen)
+	v.distinctPorts(
+		listener{"stomp.listen", c.STOMP.Listen},
+		listener{"amqp.listen", c.AMQP.Listen},
+		listener{"admin.listen", c.Admin.Listen},
+	)
+
+	switch c.Store.Type {
+	case StoreMemory, StoreDisk:
+	case StoreRedis:
+		v.add("store.type", "%q is not available in this build yet; use memory or disk", c.Store.Type)
+	default:
+		v.oneOf("store.type", c.Store.Type, StoreMemory, StoreDisk, StoreRedis)
+	}
+	v.oneOf("store.disk.fsync", c.Store.Disk.Fsync, FsyncAlways, FsyncInterval, FsyncNever)
+	v.positive("store.disk.fsync_interval", c.Store.Disk.FsyncInterval)
+	if c.Store.Disk.MaxSize < 0 {
+		v.add("store.disk.max_size", "%s is negative; use 0 for no limit, or a size such as 10GiB", c.Store.Disk.MaxSize)
+	}
+	v.sizeRange("store.disk.segment_size", c.Store.Disk.SegmentSize, MiB, 4*GiB)
+
+	if c.Broker.DLQ == "" {
+		v.add("broker.dlq", `"" is not a queue name; name one, such as "ActiveMQ.DLQ"`)
+	}
+	if c.Broker.MaxRedeliveries < -1 {
+		v.add("broker.max_redeliveries", "%d is not allowed; use -1 for unlimited, or 0 or more", c.Broker.MaxRedeliveries)
+	}
+	if c.Broker.TopicMaxPending < 1 {
+		v.add("broker.topic_max_pending", "%d is too small; use at least 1", c.Broker.TopicMaxPending)
+	}
+
+	v.oneOf("log.level", c.Log.Level, LevelTrace, LevelDebug, LevelInfo, LevelWarn, LevelError)
+	v.oneOf("log.format", c.Log.Format, FormatAuto, FormatConsole, FormatJSON)
+
+	v.positive("shutdown.timeout", c.Shutdown.Timeout)
+
+	return errors.Join(v.errs...)
+}
+
+// validator collects the problems Validate finds.
+type validator struct {
+	errs []error
+}
+
+// add records a problem with key; format and args describe the value and
+// what is allowed.
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// oneOf checks that val is one of allowed.
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	if !slices.Contains(allowed, val) {
+		v.add(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
+	}
+}
+
+// intRange checks that lo <= val <= hi.
+func (v *validator) intRange(key string, val, lo, hi int) {
+	if val < lo || val > hi {
+		v.add(key, "%d is out of range; use %d to %d", val, lo, hi)
+	}
+}
+
+// sizeRange checks that lo <= val <= hi.
+func (v *validator) sizeRange(key string, val, lo, hi ByteSize) {
+	if val < lo || val > hi {
+		v.add(key, "%s is out of range; use %s to %s", val, lo, hi)
+	}
+}
+
+// positive checks that a duration is more than zero.
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, "%s is not allowed; use a duration more than 0, such as 10s", d)
+	}
+}
+
+// listen checks that addr is "" or host:port with a numeric port.
+func (v *validator) listen(key, addr string) {
+	if addr == "" {
+		return
+	}
+	if _, _, err := splitListen(addr); err != nil {
+		v.add(key, `%q is not a listen address: %v; write host:port, such as ":61613" or "127.0.0.1:61613", or "" to disable`, addr, err)
+	}
+}
+
+// listener is a listen address and its key.
+type listener struct {
+	key, addr string
+}
+
+// distinctPorts reports a listener whose port another, earlier listener
+// already binds on an overlapping host. Port 0 (a free port) never clashes.
+func (v *validator) distinctPorts(ls ...listener) {
+	for i, a := range ls {
+		ha, pa, err := splitListen(a.addr)
+		if a.addr == "" || err != nil || pa == 0 {
+			continue
+		}
+		for _, b := range ls[:i] {
+			hb, pb, err := splitListen(b.addr)
+			if b.addr == "" || err != nil || pb != pa {
+				continue
+			}
+			if ha == hb || wildcardHost(ha) || wildcardHost(hb) {
+				v.add(a.key, "%q uses port %d, as %s (%q) does; give each listener its own port", a.addr, pa, b.key, b.addr)
+				break
+			}
+		}
+	}
+}
+
+// splitListen splits a listen address into host and a numeric port.
+func splitListen(addr string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", 0, errors.New(ae.Err)
+		}
+		return "", 0, err
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", p)
+	}
+	return host, port, nil
+}
+
+// wildcardHost reports whether host binds every interface.
+func wildcardHost(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
