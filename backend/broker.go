@@ -45,10 +45,10 @@ type Broker struct {
 
 	mu sync.RWMutex
 	// Guarded by mu.
-	queues    map[string]*queue // by Destination.String() of queues and temp queues
-	topics    map[string]*topic // by Destination.String()
-	durables  map[string]*queue // by durableStoreName
-	temps     map[string]string // temp destination -> owner
+	queues    map[Destination]*queue // queues and temp queues
+	topics    map[Destination]*topic
+	durables  map[string]*queue      // by durableStoreName
+	temps     map[Destination]string // temp destination -> owner
 	clientIDs map[string]struct{}
 	closed    bool
 
@@ -67,10 +67,10 @@ func New(opts Options) *Broker {
 		opts:      opts,
 		store:     opts.Store,
 		log:       opts.Logger,
-		queues:    map[string]*queue{},
-		topics:    map[string]*topic{},
+		queues:    map[Destination]*queue{},
+		topics:    map[Destination]*topic{},
 		durables:  map[string]*queue{},
-		temps:     map[string]string{},
+		temps:     map[Destination]string{},
 		clientIDs: map[string]struct{}{},
 	}
 	b.idPrefix = "ID:" + opts.NodeID + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "-"
@@ -146,25 +146,23 @@ func (b *Broker) queueForStoreName(name string) *queue {
 
 // queueLocked returns the queue for d, creating it. b.mu must be held.
 func (b *Broker) queueLocked(d Destination) *queue {
-	key := d.String()
-	q, ok := b.queues[key]
+	q, ok := b.queues[d]
 	if !ok {
 		q = &queue{b: b, dest: d}
 		if d.Kind == Queue {
-			q.storeName = key
+			q.storeName = d.String()
 		}
-		b.queues[key] = q
+		b.queues[d] = q
 	}
 	return q
 }
 
 // topicLocked returns the topic for d, creating it. b.mu must be held.
 func (b *Broker) topicLocked(d Destination) *topic {
-	key := d.String()
-	t, ok := b.topics[key]
+	t, ok := b.topics[d]
 	if !ok {
 		t = &topic{dest: d}
-		b.topics[key] = t
+		b.topics[d] = t
 	}
 	return t
 }
@@ -232,7 +230,7 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 		b.mu.RUnlock()
 		return recs, nil, ErrClosed
 	}
-	key := m.Dest.String()
+	key := m.Dest
 	var q *queue
 	var t *topic
 	switch m.Dest.Kind {
@@ -285,7 +283,7 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 		return nil, ErrClosed
 	}
 	if opts.Dest.Kind.IsTemp() {
-		owner, ok := b.temps[opts.Dest.String()]
+		owner, ok := b.temps[opts.Dest]
 		if !ok {
 			b.mu.Unlock()
 			return nil, ErrNoDestination
@@ -394,7 +392,7 @@ func (b *Broker) DeleteDurable(clientID, name string) error {
 	q.deleted = true
 	q.mu.Unlock()
 	delete(b.durables, key)
-	t := b.topics[Destination{Kind: Topic, Name: q.sub.Topic}.String()]
+	t := b.topics[Destination{Kind: Topic, Name: q.sub.Topic}]
 	b.mu.Unlock()
 	if t != nil {
 		t.remove(q)
@@ -413,21 +411,20 @@ func (b *Broker) CreateTemp(d Destination, owner string) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if o, ok := b.temps[d.String()]; ok && o != owner {
+	if o, ok := b.temps[d]; ok && o != owner {
 		return ErrNotOwner
 	}
-	b.temps[d.String()] = owner
+	b.temps[d] = owner
 	return nil
 }
 
 // DeleteTemp removes a temporary destination and drops its messages.
 func (b *Broker) DeleteTemp(d Destination) {
 	b.mu.Lock()
-	key := d.String()
-	delete(b.temps, key)
-	q := b.queues[key]
-	delete(b.queues, key)
-	delete(b.topics, key)
+	delete(b.temps, d)
+	q := b.queues[d]
+	delete(b.queues, d)
+	delete(b.topics, d)
 	b.mu.Unlock()
 	if q != nil {
 		q.mu.Lock()
@@ -528,7 +525,7 @@ func (b *Broker) Stats() []QueueStats {
 // QueueDepth returns the number of messages ready and in flight on the queue d.
 func (b *Broker) QueueDepth(d Destination) (ready, inflight int) {
 	b.mu.RLock()
-	q := b.queues[d.String()]
+	q := b.queues[d]
 	b.mu.RUnlock()
 	if q == nil {
 		return 0, 0
