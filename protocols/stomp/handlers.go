@@ -288,6 +288,8 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 	s.sub = sub
 	c.subs[id] = s
 	c.subsByIndex = append(c.subsByIndex, s)
+	c.log.Debug().Str("destination", d.String()).Str("sub", id).Str("ack", h.Get(frame.Ack)).
+		Int("prefetch", prefetch).Str("durable", opts.DurableName).Msg("subscribed")
 	return nil
 }
 
@@ -324,6 +326,7 @@ func (c *conn) onUnsubscribe(f *frame.Frame) *frameError {
 	}
 	delete(c.subs, id)
 	c.subsByIndex[s.index] = nil
+	c.log.Debug().Str("destination", s.dest.String()).Str("sub", id).Msg("unsubscribed")
 	if durableName(h) != "" && s.durable != "" {
 		if err := s.sub.Unsubscribe(); err != nil {
 			return errorf(err.Error())
