@@ -182,7 +182,7 @@ func Default() *Config {
 		AMQP:  AMQPConfig{Listen: ":5672"},
 		Admin: AdminConfig{Listen: ":8161"},
 		Store: StoreConfig{
-			Type: StoreMemory,
+			Type: StoreDisk,
 			Disk: DiskStoreConfig{
 				Fsync:         FsyncAlways,
 				FsyncInterval: 100 * time.Millisecond,

@@ -31,7 +31,7 @@ var help = map[string]string{
 	"store.disk.fsync":          "When the disk journal is flushed to disk: always (before a write is acknowledged), interval (every fsync_interval) or never (left to the operating system).",
 	"store.disk.fsync_interval": "How often the disk journal is flushed when fsync is interval; more than 0.",
 	"store.disk.max_size":       "Disk store size at which producers of persistent messages get an error; 0 means no limit.",
-	"store.disk.segment_size":   "Size of one disk journal segment file; 1MiB to 4GiB.",
+	"store.disk.segment_size":   "Size of one disk journal segment file; 1MiB to 1GiB.",
 
 	"broker.dlq":               "Name of the dead-letter queue; not empty.",
 	"broker.max_redeliveries":  "Times a released message is redelivered before it goes to the dead-letter queue instead; -1 means unlimited.",

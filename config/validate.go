@@ -86,7 +86,7 @@ func (c *Config) Validate() error {
 	if c.Store.Disk.MaxSize < 0 {
 		v.add("store.disk.max_size", "%s is negative; use 0 for no limit, or a size such as 10GiB", c.Store.Disk.MaxSize)
 	}
-	v.sizeRange("store.disk.segment_size", c.Store.Disk.SegmentSize, MiB, 4*GiB)
+	v.sizeRange("store.disk.segment_size", c.Store.Disk.SegmentSize, MiB, GiB)
 
 	if c.Broker.DLQ == "" {
 		v.add("broker.dlq", `"" is not a queue name; name one, such as "ActiveMQ.DLQ"`)

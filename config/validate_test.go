@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 		{"fsync interval", func(c *Config) { c.Store.Disk.FsyncInterval = 0 }, "store.disk.fsync_interval: 0s is not allowed"},
 		{"max size 0", func(c *Config) { c.Store.Disk.MaxSize = 0 }, ""},
 		{"max size negative", func(c *Config) { c.Store.Disk.MaxSize = -1 }, "store.disk.max_size: -1B is negative"},
-		{"segment small", func(c *Config) { c.Store.Disk.SegmentSize = MiB - 1 }, "store.disk.segment_size: 1048575B is out of range; use 1MiB to 4GiB"},
+		{"segment small", func(c *Config) { c.Store.Disk.SegmentSize = MiB - 1 }, "store.disk.segment_size: 1048575B is out of range; use 1MiB to 1GiB"},
 		{"segment big", func(c *Config) { c.Store.Disk.SegmentSize = 4*GiB + KiB }, "store.disk.segment_size: 4194305KiB is out of range"},
 		{"dlq", func(c *Config) { c.Broker.DLQ = "" }, `broker.dlq: "" is not a queue name`},
 		{"redeliveries -1", func(c *Config) { c.Broker.MaxRedeliveries = -1 }, ""},

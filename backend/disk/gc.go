@@ -71,11 +71,17 @@ func (j *Journal) collect() error {
 		if len(round) == 0 {
 			break
 		}
+		paths := make([]string, len(round))
+		for i, s := range round {
+			paths[i] = s.path
+		}
+		j.hook("removing", paths)
 		for _, s := range round {
 			if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("disk: reclaiming %s: %w", s.path, err)
 			}
 		}
+		j.hook("removed", paths)
 		if err := syncDir(j.opts.Dir); err != nil {
 			return err
 		}
@@ -137,7 +143,7 @@ func (j *Journal) carryForward(free []*segment) error {
 	nrefs := 0
 	for _, s := range free {
 		for seq, refs := range s.refs {
-			if x.segs[seq].free {
+			if t := x.segs[seq]; t == nil || t.free {
 				continue
 			}
 			for _, ref := range refs {
@@ -152,40 +158,65 @@ func (j *Journal) carryForward(free []*segment) error {
 	if len(j.carry) == 0 {
 		return nil
 	}
-	frame := appendCarryFrame(nil, j.carry)
+	// Several frames if need be: a partial carry is harmless (the free
+	// segments still exist until every frame is synced).
 	ncarried := len(j.carry)
-	clear(j.carry)
-	seq, off, err := j.stage(frame)
-	if err == nil {
-		err = j.flush()
+	var frames [][]byte
+	for rest := j.carry; len(rest) > 0; {
+		n, size := 0, 0
+		for n < len(rest) && (n == 0 || size < carryFrameBytes) {
+			size += len(rest[n].rec.Queue) + len(rest[n].rec.Data) + 32
+			n++
+		}
+		frames = append(frames, appendCarryFrame(nil, rest[:n]))
+		rest = rest[n:]
 	}
-	if err == nil {
+	clear(j.carry)
+	type at struct {
+		seq uint32
+		off int64
+	}
+	where := make([]at, len(frames))
+	var err error
+	for i, frame := range frames {
+		if where[i].seq, where[i].off, err = j.stage(frame); err != nil {
+			return err
+		}
+	}
+	if err = j.flush(); err == nil {
 		err = j.sync() // always: the free segments are about to go
 	}
 	if err != nil {
 		return err
 	}
-	dst := x.segs[seq]
+	j.hook("carried", nil)
+	last := x.segs[where[len(where)-1].seq]
 	j.mu.Lock()
-	err = j.applyFrame(seq, off, frame)
+	defer j.mu.Unlock()
+	for i, frame := range frames {
+		if err := j.applyFrame(where[i].seq, where[i].off, frame); err != nil {
+			return err
+		}
+	}
 	for _, s := range free {
 		for tseq, refs := range s.refs {
-			if x.segs[tseq].free {
-				continue
+			t := x.segs[tseq]
+			if t != nil && t.free {
+				continue // goes in the same collect, before s
 			}
-			if tseq != dst.seq {
-				dst.refs[tseq] = append(dst.refs[tseq], refs...)
+			if t != nil {
+				last.refs[tseq] = append(last.refs[tseq], refs...)
 			}
 			delete(s.refs, tseq)
 		}
 	}
-	j.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	j.log.Debug().Int("records", ncarried).Int("refs", nrefs).Uint32("segment", seq).Msg("records carried forward")
+	j.log.Debug().Int("records", ncarried).Int("refs", nrefs).Uint32("segment", last.seq).Msg("records carried forward")
 	return nil
 }
+
+// carryFrameBytes is about where carryForward starts another frame (a
+// variable for tests).
+var carryFrameBytes = 8 << 20
 
 func (x *index) isFree(seq uint32) bool {
 	s := x.segs[seq]

@@ -18,92 +18,6 @@ import (
 	"github.com/mqgate/mqgate/backend/store"
 )
 
-// FsyncPolicy says when Append's data reaches stable storage.
-type FsyncPolicy int
-
-const (
-	// FsyncAlways: Append returns after the batch is fdatasync'd, one sync
-	// shared by every batch written together (group commit). The default.
-	FsyncAlways FsyncPolicy = iota
-	// FsyncInterval: Append returns after write(2); the writer syncs every
-	// Options.FsyncInterval. A machine crash loses up to that much.
-	FsyncInterval
-	// FsyncNever: Append returns after write(2); the journal syncs only at
-	// segment rolls (not even those), compaction and Close. A process crash
-	// loses nothing, a machine crash what the kernel had not written.
-	FsyncNever
-)
-
-// String returns the policy's name.
-func (p FsyncPolicy) String() string {
-	switch p {
-	case FsyncAlways:
-		return "always"
-	case FsyncInterval:
-		return "interval"
-	case FsyncNever:
-		return "never"
-	}
-	return "FsyncPolicy(" + strconv.Itoa(int(p)) + ")"
-}
-
-// Defaults and limits of Options.
-const (
-	DefaultSegmentSize   = 64 << 20
-	DefaultFsyncInterval = 100 * time.Millisecond
-	MinSegmentSize       = 1 << 10
-	MaxSegmentSize       = 1 << 30
-)
-
-// Options configure a Journal.
-type Options struct {
-	// Dir holds the segment files and the LOCK file; created if missing.
-	Dir string
-	// Fsync is the durability policy; the zero value is FsyncAlways.
-	Fsync FsyncPolicy
-	// FsyncInterval is the sync period of FsyncInterval (default 100ms).
-	FsyncInterval time.Duration
-	// MaxSize caps the bytes of all segment files; 0 means unlimited. An
-	// Append that adds messages or queues past it fails with store.ErrFull;
-	// acks, delivered marks and queue deletes are always accepted, so that
-	// consumers can drain a full journal.
-	MaxSize int64
-	// SegmentSize is the size past which the journal starts a new segment
-	// file (default 64 MiB, at most 1 GiB). A batch larger than a segment
-	// gets a segment of its own.
-	SegmentSize int64
-	// Logger receives the journal's events: open, repairs, failures, and
-	// at debug level rolls and reclaimed segments. Zero value: silent.
-	Logger zerolog.Logger
-}
-
-func (o Options) withDefaults() (Options, error) {
-	if o.Dir == "" {
-		return o, errors.New("disk: Options.Dir is empty")
-	}
-	switch o.Fsync {
-	case FsyncAlways, FsyncInterval, FsyncNever:
-	default:
-		return o, fmt.Errorf("disk: Options.Fsync: unknown policy %d", o.Fsync)
-	}
-	if o.FsyncInterval < 0 {
-		return o, fmt.Errorf("disk: Options.FsyncInterval %v is negative", o.FsyncInterval)
-	}
-	if o.FsyncInterval == 0 {
-		o.FsyncInterval = DefaultFsyncInterval
-	}
-	if o.SegmentSize == 0 {
-		o.SegmentSize = DefaultSegmentSize
-	}
-	if o.SegmentSize < MinSegmentSize || o.SegmentSize > MaxSegmentSize {
-		return o, fmt.Errorf("disk: Options.SegmentSize %d is out of [%d, %d]", o.SegmentSize, MinSegmentSize, MaxSegmentSize)
-	}
-	if o.MaxSize < 0 {
-		return o, fmt.Errorf("disk: Options.MaxSize %d is negative", o.MaxSize)
-	}
-	return o, nil
-}
-
 // ErrLocked is returned by Open when another Journal, in this process or
 // another, holds the directory.
 var ErrLocked = errors.New("journal directory locked")
@@ -131,17 +45,28 @@ type Journal struct {
 	file     *os.File // the active segment, opened for appending
 	wbuf     []byte   // frames staged for the next write(2)
 	unsynced bool     // written since the last sync
-	total    int64    // bytes in all segment files
 	staged   []stagedFrame
 	scratch  []rec
 	carry    []carried
 
-	// mu guards idx (see index) and recovering. No I/O under it.
+	// mu guards idx (see index), total and recovering: the writer changes
+	// them with mu held and reads them without. No I/O under mu.
 	mu         sync.Mutex
 	idx        index
-	recovering int // Recover calls in progress: collect waits
+	total      int64 // bytes in all segment files
+	recovering int   // Recover calls in progress: collect waits
 
 	syncs atomic.Int64 // syncs of segment data, for benchmarks
+
+	// testHook, set by tests before the first Append, is called by the
+	// writer at the points where a crash is interesting.
+	testHook func(event string, paths []string)
+}
+
+func (j *Journal) hook(event string, paths []string) {
+	if j.testHook != nil {
+		j.testHook(event, paths)
+	}
 }
 
 var _ store.Store = (*Journal)(nil)
@@ -366,11 +291,27 @@ func (j *Journal) createSegment(seq uint32) error {
 		}
 	}
 	j.file = f
-	j.total += segHeaderSize
 	j.mu.Lock()
+	j.total += segHeaderSize
 	j.idx.addSeg(&segment{seq: seq, path: path, size: segHeaderSize})
 	j.mu.Unlock()
 	return nil
+}
+
+// Stats describes a journal's contents.
+type Stats struct {
+	Segments int   // segment files
+	Bytes    int64 // bytes in them: what MaxSize limits
+	Messages int   // live messages
+	Queues   int   // queues with a definition or live messages
+}
+
+// Stats returns the journal's current size. Safe from any goroutine; it
+// takes a short lock.
+func (j *Journal) Stats() Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Stats{Segments: len(j.idx.list), Bytes: j.total, Messages: j.idx.nmsgs, Queues: len(j.idx.queues)}
 }
 
 // Append writes recs as one frame and returns once it is as durable as
@@ -381,6 +322,14 @@ func (j *Journal) createSegment(seq uint32) error {
 func (j *Journal) Append(ctx context.Context, recs []store.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if len(recs) == 0 {
+		j.closeMu.RLock()
+		defer j.closeMu.RUnlock()
+		if j.closed {
+			return store.ErrClosed
+		}
+		return nil
 	}
 	r := requestPool.Get().(*request)
 	var err error
@@ -400,11 +349,6 @@ func (j *Journal) Append(ctx context.Context, recs []store.Record) error {
 		j.closeMu.RUnlock()
 		putRequest(r)
 		return store.ErrClosed
-	}
-	if len(recs) == 0 {
-		j.closeMu.RUnlock()
-		putRequest(r)
-		return nil
 	}
 	if perr := j.fatal.Load(); perr != nil {
 		j.closeMu.RUnlock()
@@ -429,7 +373,8 @@ func (j *Journal) Append(ctx context.Context, recs []store.Record) error {
 }
 
 // Close waits for queued Appends, syncs, closes the files and unlocks the
-// directory. Later Appends and Recovers fail with store.ErrClosed; Close
+// directory. It returns the journal's failure if a write or sync failed
+// earlier. Later Appends and Recovers fail with store.ErrClosed; Close
 // may be called again (it returns nil).
 func (j *Journal) Close() error {
 	j.closeMu.Lock()
@@ -445,241 +390,4 @@ func (j *Journal) Close() error {
 		j.closeErr = err
 	}
 	return j.closeErr
-}
-
-// run is the writer goroutine: it owns the active segment. Each round takes
-// everything queued, writes it with one write(2) and, with FsyncAlways, one
-// sync, then wakes the callers and reclaims segments.
-func (j *Journal) run() {
-	defer close(j.done)
-	var tick <-chan time.Time
-	if j.opts.Fsync == FsyncInterval {
-		t := time.NewTicker(j.opts.FsyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	group := make([]*request, 0, maxGroup)
-	for {
-		select {
-		case r, ok := <-j.reqs:
-			if !ok {
-				j.shutdown()
-				return
-			}
-			group = append(group[:0], r)
-			size := len(r.frame)
-			open := true
-		drain:
-			for len(group) < maxGroup && size < maxGroupBytes {
-				select {
-				case r, ok := <-j.reqs:
-					if !ok {
-						open = false
-						break drain
-					}
-					group = append(group, r)
-					size += len(r.frame)
-				default:
-					break drain
-				}
-			}
-			j.commit(group)
-			clear(group)
-			if !open {
-				j.shutdown()
-				return
-			}
-		case <-tick:
-			if j.unsynced && j.fatal.Load() == nil {
-				if err := j.sync(); err != nil {
-					j.fail(err)
-				}
-			}
-		}
-	}
-}
-
-// commit writes group and answers every request in it. Writer goroutine.
-func (j *Journal) commit(group []*request) {
-	if perr := j.fatal.Load(); perr != nil {
-		for _, r := range group {
-			r.done <- *perr
-		}
-		return
-	}
-	// Once a request is answered its Append may return and recycle it: never
-	// touch it again.
-	j.staged = j.staged[:0]
-	var err error
-	rest := group
-	for len(rest) > 0 {
-		r := rest[0]
-		if r.grows && j.opts.MaxSize > 0 && j.total+int64(len(j.wbuf)+len(r.frame)) > j.opts.MaxSize {
-			r.done <- store.ErrFull
-			rest = rest[1:]
-			continue
-		}
-		var seq uint32
-		var off int64
-		if seq, off, err = j.stage(r.frame); err != nil {
-			break
-		}
-		j.staged = append(j.staged, stagedFrame{r: r, seq: seq, off: off})
-		rest = rest[1:]
-	}
-	if err == nil {
-		err = j.flush()
-	}
-	if err == nil && j.opts.Fsync == FsyncAlways && j.unsynced {
-		err = j.sync()
-	}
-	if err != nil {
-		j.fail(err)
-		perr := *j.fatal.Load()
-		for _, sf := range j.staged {
-			sf.r.done <- perr
-		}
-		for _, r := range rest {
-			r.done <- perr
-		}
-		clear(j.staged)
-		return
-	}
-	j.mu.Lock()
-	for _, sf := range j.staged {
-		if err = j.applyFrame(sf.seq, sf.off, sf.r.frame); err != nil {
-			break
-		}
-	}
-	j.mu.Unlock()
-	if err != nil {
-		// Our own frame failed to decode: a bug, not a disk problem.
-		j.fail(err)
-	}
-	for _, sf := range j.staged {
-		sf.r.done <- err
-	}
-	clear(j.staged)
-	if err == nil {
-		if err := j.collect(); err != nil {
-			j.fail(err)
-		}
-	}
-}
-
-// applyFrame folds a frame the writer wrote at (seq, off) into the index.
-// j.mu must be held.
-func (j *Journal) applyFrame(seq uint32, off int64, frame []byte) error {
-	var err error
-	j.scratch, err = decodeFrame(frame[8], frame[frameHeaderSize:], j.scratch)
-	if err != nil {
-		return fmt.Errorf("disk: decoding own frame: %w", err)
-	}
-	s := j.idx.segs[seq]
-	carry := frame[8] == frameCarry
-	for k := range j.scratch {
-		r := &j.scratch[k]
-		j.idx.apply(s, mkpos(seq, off+frameHeaderSize+int64(r.off)), r, carry)
-	}
-	return nil
-}
-
-// stage queues frame for the next write, rolling to a new segment first
-// when the frame would take the active one past SegmentSize. It returns
-// where the frame will be. Writer goroutine.
-func (j *Journal) stage(frame []byte) (uint32, int64, error) {
-	act := j.idx.active()
-	end := act.size + int64(len(j.wbuf))
-	if end > segHeaderSize && end+int64(len(frame)) > j.opts.SegmentSize {
-		if err := j.roll(); err != nil {
-			return 0, 0, err
-		}
-		act = j.idx.active()
-		end = act.size
-	}
-	j.wbuf = append(j.wbuf, frame...)
-	return act.seq, end, nil
-}
-
-// flush writes the staged frames. Writer goroutine.
-func (j *Journal) flush() error {
-	if len(j.wbuf) == 0 {
-		return nil
-	}
-	n, err := j.file.Write(j.wbuf)
-	j.unsynced = true
-	j.total += int64(n)
-	j.mu.Lock()
-	j.idx.active().size += int64(n)
-	j.mu.Unlock()
-	if cap(j.wbuf) > 2*maxGroupBytes {
-		j.wbuf = nil
-	} else {
-		j.wbuf = j.wbuf[:0]
-	}
-	if err != nil {
-		return fmt.Errorf("disk: writing %s: %w", j.file.Name(), err)
-	}
-	return nil
-}
-
-// sync makes the active segment's data durable. Writer goroutine.
-func (j *Journal) sync() error {
-	if err := syncData(j.file); err != nil {
-		return fmt.Errorf("disk: syncing %s: %w", j.file.Name(), err)
-	}
-	j.unsynced = false
-	j.syncs.Add(1)
-	return nil
-}
-
-// roll flushes and closes the active segment and starts the next one.
-// Writer goroutine.
-func (j *Journal) roll() error {
-	if err := j.flush(); err != nil {
-		return err
-	}
-	if j.unsynced && j.opts.Fsync != FsyncNever {
-		if err := j.sync(); err != nil {
-			return err
-		}
-	}
-	if err := j.file.Close(); err != nil {
-		return fmt.Errorf("disk: closing %s: %w", j.file.Name(), err)
-	}
-	j.file = nil
-	j.unsynced = false
-	old := j.idx.active()
-	if err := j.createSegment(old.seq + 1); err != nil {
-		return err
-	}
-	j.idx.dirty = true
-	j.log.Debug().Uint32("segment", old.seq+1).Int64("bytes", j.total).Msg("segment rolled")
-	return nil
-}
-
-// fail makes err permanent: the file's state after a failed write or sync
-// is unknown, so every later Append fails until the journal is reopened.
-func (j *Journal) fail(err error) {
-	if j.fatal.CompareAndSwap(nil, &err) {
-		j.log.Error().Err(err).Msg("journal failed: refusing writes until reopened")
-	}
-}
-
-// shutdown is the writer's last act.
-func (j *Journal) shutdown() {
-	var err error
-	if j.fatal.Load() == nil {
-		err = j.flush()
-		if err == nil && j.unsynced {
-			err = j.sync()
-		}
-	}
-	if j.file != nil {
-		if cerr := j.file.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("disk: %w", cerr)
-		}
-		j.file = nil
-	}
-	j.closeErr = err
 }
