@@ -1,0 +1,85 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func parseBench(t *testing.T, args ...string) (benchConfig, error) {
+	t.Helper()
+	o := &benchOptions{}
+	cmd := newBenchCommand(o)
+	if err := cmd.ParseFlags(args); err != nil {
+		return benchConfig{}, err
+	}
+	return o.config(cmd)
+}
+
+func TestBenchFlags(t *testing.T) {
+	cfg, err := parseBench(t)
+	wantErr(t, err, "")
+	if cfg.producers != 1 || cfg.consumers != 1 || cfg.messages != 100000 || cfg.size != 1024 ||
+		cfg.ack != "client-individual" || cfg.prefetch != 1000 || cfg.receiptEvery != 0 || cfg.client != "lean" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+
+	cfg, err = parseBench(t, "--persistent")
+	wantErr(t, err, "")
+	if cfg.receiptEvery != 100 {
+		t.Fatalf("--persistent: receiptEvery = %d, want the default 100", cfg.receiptEvery)
+	}
+	cfg, err = parseBench(t, "--receipt-every", "10")
+	wantErr(t, err, "")
+	if cfg.receiptEvery != 10 {
+		t.Fatalf("explicit --receipt-every on a non-persistent run: got %d", cfg.receiptEvery)
+	}
+	cfg, err = parseBench(t, "--duration", "3s", "--rate", "5000", "--warmup", "1s", "--topic", "-p", "2", "-c", "4")
+	wantErr(t, err, "")
+	if cfg.messages != 0 || cfg.duration != 3*time.Second || cfg.rate != 5000 || !cfg.topic || cfg.producers != 2 || cfg.consumers != 4 {
+		t.Fatalf("parsed: %+v", cfg)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"-p", "0"}, "--producers"},
+		{[]string{"-c", "0"}, "--consumers"},
+		{[]string{"-n", "0"}, "--messages"},
+		{[]string{"-n", "10", "--duration", "1s"}, "cannot be used together"},
+		{[]string{"--duration", "-1s"}, "--duration"},
+		{[]string{"--size", "-1"}, "--size"},
+		{[]string{"--receipt-every", "-1"}, "--receipt-every"},
+		{[]string{"--ack", "none"}, "--ack"},
+		{[]string{"--prefetch", "-5"}, "--prefetch"},
+		{[]string{"--rate", "-1"}, "--rate"},
+		{[]string{"--warmup", "-1s"}, "--warmup"},
+		{[]string{"--idle-timeout", "0s"}, "--idle-timeout"},
+		{[]string{"--client", "fast"}, "--client"},
+		{[]string{"--url", "amqp://h"}, `"amqp"`},
+	} {
+		_, err := parseBench(t, tc.args...)
+		wantErr(t, err, tc.err)
+	}
+	// Every problem is reported at once.
+	_, err = parseBench(t, "-p", "0", "-c", "0")
+	wantErr(t, err, "--consumers")
+	wantErr(t, err, "--producers")
+}
+
+func TestEveryFlagHasHelp(t *testing.T) {
+	for _, cmd := range []*cobra.Command{newProduceCmd(), newConsumeCmd(), newBenchCmd()} {
+		if cmd.Short == "" || cmd.Long == "" {
+			t.Errorf("%s: missing Short or Long help", cmd.Name())
+		}
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			if strings.TrimSpace(f.Usage) == "" {
+				t.Errorf("%s --%s has no help text", cmd.Name(), f.Name)
+			}
+		})
+	}
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/spf13/cobra"
+)
+
+// consumeOptions are the flags of `mqgate consume`.
+type consumeOptions struct {
+	conn        connFlags
+	destination string
+	count       int
+	ack         string
+	prefetch    int
+	timeout     time.Duration
+	durable     string
+	clientID    string
+	selector    string
+	print       string
+
+	// Derived by validate.
+	target  stompTarget
+	ackMode stomp.AckMode
+}
+
+func newConsumeCmd() *cobra.Command { return newConsumeCommand(&consumeOptions{}) }
+
+// newConsumeCommand builds the command around o (tests inspect o).
+func newConsumeCommand(o *consumeOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "consume",
+		Short: "Receive messages from a queue or topic over STOMP",
+		Long: "Subscribe to a destination over STOMP (mqgate, ActiveMQ, RabbitMQ) and print what\n" +
+			"arrives on standard output. Exits 0 after --count messages, on an interrupt\n" +
+			"when --count is 0, or after --timeout idle when --count is 0; it exits non-zero\n" +
+			"when --timeout or an interrupt ends it before --count messages arrived.\n" +
+			"A one-line summary goes to standard error.",
+		Example: "  mqgate consume -d /queue/orders -n 10\n" +
+			"  mqgate consume -d /topic/prices --durable prices-audit --client-id audit-1 --print headers\n" +
+			"  mqgate consume -d /queue/orders --selector \"region = 'EU'\" --ack client --timeout 5s",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(cmd); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return o.run(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	o.conn.register(fs)
+	fs.StringVarP(&o.destination, "destination", "d", "/queue/test", "where to subscribe: /queue/NAME or /topic/NAME")
+	fs.IntVarP(&o.count, "count", "n", 0, "exit after this many messages (0: until interrupted or --timeout)")
+	fs.StringVar(&o.ack, "ack", "auto", "acknowledgement mode: auto, client (cumulative) or client-individual; client modes ack each message after printing it")
+	fs.IntVar(&o.prefetch, "prefetch", 0, "how many unacknowledged messages the broker may push (activemq.prefetchSize header; 0: the broker's default)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "exit after this long without a message (0: never)")
+	fs.StringVar(&o.durable, "durable", "", "durable topic subscription NAME (activemq.subscriptionName header); needs --client-id and a /topic/ destination")
+	fs.StringVar(&o.clientID, "client-id", "", "client ID sent on CONNECT (client-id header); identifies the owner of a --durable subscription")
+	fs.StringVar(&o.selector, "selector", "", "JMS/SQL-92 message selector, e.g. \"priority > 4 AND region = 'EU'\"")
+	fs.StringVar(&o.print, "print", "body", "what to print for each message: body, headers (headers, a blank line, the body) or none")
+	return cmd
+}
+
+// parseAckMode maps an --ack value to go-stomp's mode.
+func parseAckMode(s string) (stomp.AckMode, error) {
+	switch s {
+	case "auto":
+		return stomp.AckAuto, nil
+	case "client":
+		return stomp.AckClient, nil
+	case "client-individual":
+		return stomp.AckClientIndividual, nil
+	}
+	return 0, fmt.Errorf("--ack %q: expected auto, client or client-individual", s)
+}
+
+// validate checks the flags and fills the derived fields.
+func (o *consumeOptions) validate(*cobra.Command) error {
+	t, err := o.conn.resolve()
+	if err != nil {
+		return err
+	}
+	o.target = t
+	if err := validateDestination(o.destination); err != nil {
+		return err
+	}
+	if o.count < 0 {
+		return fmt.Errorf("--count must be 0 or more, got %d", o.count)
+	}
+	if o.ackMode, err = parseAckMode(o.ack); err != nil {
+		return err
+	}
+	if o.prefetch < 0 {
+		return fmt.Errorf("--prefetch must be 0 or more, got %d", o.prefetch)
+	}
+	if o.timeout < 0 {
+		return fmt.Errorf("--timeout must not be negative, got %s", o.timeout)
+	}
+	if o.durable != "" {
+		if o.clientID == "" {
+			return errors.New("--durable needs --client-id: a durable subscription belongs to a client ID")
+		}
+		if !strings.HasPrefix(o.destination, "/topic/") {
+			return fmt.Errorf("--durable needs a /topic/ destination, got %q", o.destination)
+		}
+	}
+	for _, v := range []struct{ flag, val string }{{"durable", o.durable}, {"client-id", o.clientID}, {"selector", o.selector}} {
+		if strings.ContainsAny(v.val, "\n\r\x00") {
+			return fmt.Errorf("--%s: contains a line break or NUL", v.flag)
+		}
+	}
+	switch o.print {
+	case "body", "headers", "none":
+	default:
+		return fmt.Errorf("--print %q: expected body, headers or none", o.print)
+	}
+	return nil
+}
+
+func (o *consumeOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
+	var extra [][2]string
+	if o.clientID != "" {
+		extra = append(extra, [2]string{"client-id", o.clientID})
+	}
+	conn, err := dialGoStomp(ctx, o.target, extra...)
+	if err != nil {
+		return err
+	}
+	defer conn.MustDisconnect()
+
+	var opts []func(*frame.Frame) error
+	if o.prefetch > 0 {
+		opts = append(opts, stomp.SubscribeOpt.Header("activemq.prefetchSize", strconv.Itoa(o.prefetch)))
+	}
+	if o.selector != "" {
+		opts = append(opts, stomp.SubscribeOpt.Header("selector", o.selector))
+	}
+	if o.durable != "" {
+		opts = append(opts, stomp.SubscribeOpt.Header("activemq.subscriptionName", o.durable))
+	}
+	sub, err := conn.Subscribe(o.destination, o.ackMode, opts...)
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", o.destination, err)
+	}
+
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	var idle <-chan time.Time
+	var idleTimer *time.Timer
+	if o.timeout > 0 {
+		idleTimer = time.NewTimer(o.timeout)
+		defer idleTimer.Stop()
+		idle = idleTimer.C
+	}
+
+	start := time.Now()
+	n := 0
+	var stopErr error
+loop:
+	for o.count == 0 || n < o.count {
+		select {
+		case <-ctx.Done():
+			if o.count > 0 {
+				stopErr = fmt.Errorf("interrupted after %d of %d messages", n, o.count)
+			}
+			break loop
+		case <-idle:
+			if o.count > 0 {
+				stopErr = fmt.Errorf("no message for %s: received %d of %d", o.timeout, n, o.count)
+			}
+			break loop
+		case msg, ok := <-sub.C:
+			if !ok {
+				return fmt.Errorf("subscription to %s closed after %d messages", o.destination, n)
+			}
+			if msg.Err != nil {
+				return fmt.Errorf("subscription to %s: %w", o.destination, msg.Err)
+			}
+			n++
+			if err := printMessage(out, o.print, msg); err != nil {
+				return err
+			}
+			if msg.ShouldAck() {
+				if err := conn.Ack(msg); err != nil {
+					return fmt.Errorf("ack message %d: %w", n, err)
+				}
+			}
+			if idleTimer != nil {
+				idleTimer.Reset(o.timeout)
+			}
+		}
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	// Messages the broker pushed beyond --count are not acknowledged (it
+	// redelivers them); keep draining them so go-stomp's loop can process
+	// the DISCONNECT receipt.
+	go func() {
+		for range sub.C {
+		}
+	}()
+	if err := conn.Disconnect(); err != nil && stopErr == nil {
+		stopErr = fmt.Errorf("disconnect: %w", err)
+	}
+	fmt.Fprintf(stderr, "received %d messages from %s in %s (%s msgs/s)\n", n, o.destination, roundDuration(el), formatRate(float64(n)/el.Seconds()))
+	return stopErr
+}
+
+// printMessage writes msg to w as mode says.
+func printMessage(w *bufio.Writer, mode string, msg *stomp.Message) error {
+	switch mode {
+	case "none":
+		return nil
+	case "headers":
+		for i := 0; i < msg.Header.Len(); i++ {
+			k, v := msg.Header.GetAt(i)
+			fmt.Fprintf(w, "%s:%s\n", k, v)
+		}
+		w.WriteByte('\n')
+	}
+	w.Write(msg.Body)
+	if len(msg.Body) == 0 || msg.Body[len(msg.Body)-1] != '\n' {
+		w.WriteByte('\n')
+	}
+	return w.Flush()
+}
