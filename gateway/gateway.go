@@ -128,7 +128,9 @@ func (g *Gateway) listen() error {
 		g.log.Info().Str("addr", ln.Addr().String()).Msg("STOMP listening")
 	}
 	if cfg.AMQP.Listen != "" {
-		g.log.Warn().Str("addr", cfg.AMQP.Listen).Msg("amqp.listen is set but the AMQP 1.0 front-end is not built yet; not listening")
+		if err := g.listenAMQP(); err != nil {
+			return err
+		}
 	}
 	if cfg.Admin.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -187,6 +189,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if err := g.stomp.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing STOMP connections: %w", err))
 		}
+	}
+	if err := g.closeAMQP(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("closing AMQP connections: %w", err))
 	}
 	if g.admin != nil {
 		if err := g.admin.Shutdown(ctx); err != nil {
