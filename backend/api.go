@@ -21,6 +21,9 @@ type Delivery struct {
 	// Count is how many times the message was delivered before this one;
 	// non-zero means redelivered.
 	Count uint32
+	// FirstForGroup marks the message that (re)assigned its message group
+	// to this consumer (ActiveMQ's JMSXGroupFirstForConsumer).
+	FirstForGroup bool
 }
 
 // Redelivered reports whether the message was delivered before.
@@ -62,6 +65,20 @@ type SubscribeOptions struct {
 	// Priority orders consumers of one queue (higher first). Network bridges
 	// subscribe below local consumers.
 	Priority int
+	// Exclusive asks to be the queue's only consumer (ActiveMQ's exclusive
+	// consumer): the exclusive consumer of highest priority gets every
+	// message while it is attached; the others wait.
+	Exclusive bool
+	// Selector is a JMS message selector; only matching messages are
+	// delivered. Empty takes all.
+	Selector string
+	// SelectorConvertStrings compares string properties with numbers as
+	// numbers (ActiveMQ does this for STOMP subscriptions, whose
+	// properties are all strings).
+	SelectorConvertStrings bool
+	// MaxRedeliveries overrides the broker's redelivery limit for this
+	// subscription when non-nil; -1 is unlimited.
+	MaxRedeliveries *int
 }
 
 // Durable reports whether the options ask for a durable topic subscription.

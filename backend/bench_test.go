@@ -14,7 +14,7 @@ func (s *tagSink) Deliver(d Delivery) { s.tags = append(s.tags, d.Tag) }
 // a 1 KiB non-persistent message to a queue with one consumer, settle it,
 // return its credit.
 func BenchmarkQueuePublishSettle(b *testing.B) {
-	br := New(Options{})
+	br := New(Options{MaxRedeliveries: -1})
 	defer br.Close()
 	sink := &tagSink{}
 	s, err := br.Subscribe(ctx, SubscribeOptions{Dest: q("bench"), Credit: 1000}, sink)
@@ -39,7 +39,7 @@ func BenchmarkQueuePublishSettle(b *testing.B) {
 // BenchmarkTopicFanOut4 measures publishing to a topic with 4 auto-ack
 // subscribers.
 func BenchmarkTopicFanOut4(b *testing.B) {
-	br := New(Options{})
+	br := New(Options{MaxRedeliveries: -1})
 	defer br.Close()
 	var subs []*Subscription
 	var sinks []*tagSink

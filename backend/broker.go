@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mqgate/mqgate/backend/selector"
 	"github.com/mqgate/mqgate/backend/store"
 )
 
@@ -28,6 +30,12 @@ type Options struct {
 	// TopicMaxPending bounds each non-durable topic subscriber's backlog;
 	// the oldest messages are dropped past it. 0 is unlimited.
 	TopicMaxPending int
+	// MaxGroups bounds the message groups tracked per queue. When it is
+	// reached, a group with no unacknowledged message is forgotten (its
+	// next message is assigned afresh; no order can break); if every group
+	// has messages in flight, the table grows past the bound and a warning
+	// is logged. 0 is unlimited.
+	MaxGroups int
 	// OnDemand, if set, is called (from the goroutine that changed it, with
 	// no broker lock held) when a destination's number of consumers changes.
 	OnDemand func(dest Destination, consumers int)
@@ -40,8 +48,9 @@ type Broker struct {
 	store store.Store
 	log   zerolog.Logger
 
-	idPrefix string
-	seq      atomic.Uint64
+	idPrefix      string
+	seq           atomic.Uint64
+	groupWarnings atomic.Uint64
 
 	mu sync.RWMutex
 	// Guarded by mu.
@@ -116,7 +125,7 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 			}
 			last, lastQ = &entry{msg: m, stored: true}, q
 			q.mu.Lock()
-			q.ready.push(last)
+			q.ready[level(last)].push(last)
 			q.mu.Unlock()
 			n++
 		case store.OpDelivered:
@@ -276,7 +285,18 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 	if err := ValidateName(opts.Dest.Name); err != nil {
 		return nil, err
 	}
-	s := &Subscription{b: b, opts: opts, sink: sink, credit: opts.Credit, inflight: map[uint64]*entry{}}
+	s := &Subscription{b: b, opts: opts, sink: sink, credit: opts.Credit, inflight: map[uint64]*entry{},
+		maxRedeliveries: b.opts.MaxRedeliveries}
+	if opts.MaxRedeliveries != nil {
+		s.maxRedeliveries = *opts.MaxRedeliveries
+	}
+	if strings.TrimSpace(opts.Selector) != "" {
+		sel, err := selector.ParseWith(opts.Selector, selector.Options{ConvertStrings: opts.SelectorConvertStrings})
+		if err != nil {
+			return nil, err
+		}
+		s.sel = sel
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -482,6 +502,22 @@ func deadCause(o Outcome, deliveries uint32) string {
 		return "poison ack: rejected by the consumer"
 	}
 	return "delivery failed " + strconv.Itoa(int(deliveries)) + " times"
+}
+
+// makeRoomForGroup keeps q's group table within MaxGroups before a new
+// group is added. q.mu must be held.
+func (b *Broker) makeRoomForGroup(q *queue) {
+	max := b.opts.MaxGroups
+	if max <= 0 || len(q.groups) < max {
+		return
+	}
+	if q.evictIdleGroupLocked() {
+		return
+	}
+	if n := b.groupWarnings.Add(1); n == 1 || n%1000 == 0 {
+		b.log.Warn().Str("destination", q.dest.String()).Int("groups", len(q.groups)).Int("max_groups", max).
+			Uint64("times", n).Msg("message group table full and every group has messages in flight; growing past broker.max_groups")
+	}
 }
 
 // demandChanged reports a consumer count change for dest.

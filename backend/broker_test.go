@@ -60,7 +60,7 @@ func sub(t *testing.T, b *Broker, opts SubscribeOptions) (*Subscription, chanSin
 }
 
 func TestQueueCompetingConsumersEachMessageOnce(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	s1, c1 := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 1000, AutoAck: true})
 	s2, c2 := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 1000, AutoAck: true})
@@ -91,7 +91,7 @@ func TestQueueCompetingConsumersEachMessageOnce(t *testing.T) {
 }
 
 func TestCreditLimitsUnsettledDeliveries(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	for i := range 10 {
 		pub(t, b, q("a"), fmt.Sprint(i))
@@ -117,7 +117,7 @@ func TestCreditLimitsUnsettledDeliveries(t *testing.T) {
 }
 
 func TestCloseRedeliversUnackedInOrderFlagged(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	for i := range 5 {
 		pub(t, b, q("a"), fmt.Sprint(i))
@@ -141,7 +141,7 @@ func TestCloseRedeliversUnackedInOrderFlagged(t *testing.T) {
 }
 
 func TestRejectGoesToDLQ(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	pub(t, b, q("a"), "poison")
 	s, c := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10})
@@ -182,7 +182,7 @@ func TestFailedRedeliversUntilMaxThenDLQ(t *testing.T) {
 }
 
 func TestReleaseDoesNotCountAsRedelivery(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	pub(t, b, q("a"), "x")
 	s, c := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10})
@@ -199,7 +199,7 @@ func TestReleaseDoesNotCountAsRedelivery(t *testing.T) {
 }
 
 func TestTopicFanOutOnlyAfterSubscribe(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	pub(t, b, tp("t"), "before")
 	_, c1 := sub(t, b, SubscribeOptions{Dest: tp("t"), Credit: 10, AutoAck: true})
@@ -214,7 +214,7 @@ func TestTopicFanOutOnlyAfterSubscribe(t *testing.T) {
 }
 
 func TestNoLocal(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	_, c := sub(t, b, SubscribeOptions{Dest: tp("t"), Credit: 10, AutoAck: true, Owner: "me", NoLocal: true})
 	b.Publish(ctx, &Message{Dest: tp("t"), Body: []byte("mine"), ProducerID: "me"})
@@ -226,7 +226,7 @@ func TestNoLocal(t *testing.T) {
 }
 
 func TestDurableSubscriptionKeepsMessagesWhileAway(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	opts := SubscribeOptions{Dest: tp("t"), Credit: 10, ClientID: "c1", DurableName: "d"}
 	s, _ := sub(t, b, opts)
@@ -286,7 +286,7 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 }
 
 func TestTempQueueOwnership(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	d := Destination{Kind: TempQueue, Name: "conn1:r"}
 	if err := b.Publish(ctx, &Message{Dest: d}); err != ErrNoDestination {
@@ -310,7 +310,7 @@ func TestTempQueueOwnership(t *testing.T) {
 }
 
 func TestExpiredMessagesAreNotDelivered(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	b.Publish(ctx, &Message{Dest: q("a"), Body: []byte("old"), Expiration: time.Now().Add(-time.Second).UnixMilli()})
 	pub(t, b, q("a"), "fresh")
@@ -322,7 +322,7 @@ func TestExpiredMessagesAreNotDelivered(t *testing.T) {
 }
 
 func TestConsumerPriorityFillsFirst(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	_, lo := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 100, AutoAck: true, Priority: 0})
 	_, hi := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 3, Priority: 5})
@@ -335,7 +335,7 @@ func TestConsumerPriorityFillsFirst(t *testing.T) {
 }
 
 func TestConcurrentPublishAndSettleRace(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{MaxRedeliveries: -1})
 	defer b.Close()
 	const producers, per = 4, 500
 	var got sync.Map

@@ -15,35 +15,16 @@ type entry struct {
 	stored     bool   // an OpEnqueue record exists under the queue's storeName
 }
 
-// fifo is a slice-backed queue of entries.
-type fifo struct {
-	items []*entry
-	head  int
-}
+// maxSkip bounds how many waiting messages one dispatch pass looks past
+// (messages no consumer may take now: selectors, busy group owners) before
+// it gives up until the next event, as ActiveMQ's page size does.
+const maxSkip = 2000
 
-func (f *fifo) len() int { return len(f.items) - f.head }
-
-func (f *fifo) push(e *entry) { f.items = append(f.items, e) }
-
-func (f *fifo) peek() *entry {
-	if f.head == len(f.items) {
-		return nil
-	}
-	return f.items[f.head]
-}
-
-func (f *fifo) pop() *entry {
-	e := f.items[f.head]
-	f.items[f.head] = nil
-	f.head++
-	if f.head == len(f.items) {
-		f.items, f.head = f.items[:0], 0
-	} else if f.head > 1024 && f.head*2 > len(f.items) {
-		n := copy(f.items, f.items[f.head:])
-		clear(f.items[n:])
-		f.items, f.head = f.items[:n], 0
-	}
-	return e
+// group is a message group's assignment (JMSXGroupID).
+type group struct {
+	owner    *Subscription
+	inflight int    // deliveries of the group not yet settled
+	used     uint64 // q.groupClock at the last assignment or delivery
 }
 
 // queue holds messages for competing consumers. A named queue, a durable
@@ -62,36 +43,54 @@ type queue struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	ready     fifo
-	redeliver []*entry // released entries, sorted by Seq, dispatched first
-	consumers []*Subscription
-	next      int // round-robin position in consumers
-	deleted   bool
-	dropped   uint64
+	ready      [10]fifo // by priority; grouped messages all wait at DefaultPriority
+	redeliver  []*entry // released entries, sorted by Seq, dispatched first
+	consumers  []*Subscription
+	next       int           // round-robin position in consumers
+	exclusive  *Subscription // the exclusive consumer that owns the queue, if any
+	groups     map[string]*group
+	groupClock uint64
+	deleted    bool
+	dropped    uint64
 }
 
 // readyLen returns the number of messages waiting. q.mu must be held.
-func (q *queue) readyLen() int { return q.ready.len() + len(q.redeliver) }
+func (q *queue) readyLen() int {
+	n := len(q.redeliver)
+	for i := range q.ready {
+		n += q.ready[i].len()
+	}
+	return n
+}
 
-// enqueue adds entries and dispatches. It takes q.mu; records it produces
-// are returned for the caller to hand to the committer.
+// level returns the ready list e waits in.
+func level(e *entry) int {
+	if e.msg.GroupID != "" {
+		return DefaultPriority // a group keeps its order whatever the priorities
+	}
+	return int(min(e.msg.Priority, 9))
+}
+
+// enqueue adds entries and dispatches. It takes q.mu.
 func (q *queue) enqueue(es ...*entry) {
-	var recs []store.Record
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
 		return
 	}
 	for _, e := range es {
-		q.ready.push(e)
+		q.ready[level(e)].push(e)
 	}
 	if q.maxPending > 0 {
-		for q.ready.len() > q.maxPending {
-			q.ready.pop()
+		for p := 0; p < len(q.ready) && q.readyLen() > q.maxPending; {
+			if q.ready[p].popFront() == nil {
+				p++
+				continue
+			}
 			q.dropped++
 		}
 	}
-	recs = q.dispatchLocked(recs)
+	recs := q.dispatchLocked(nil)
 	q.mu.Unlock()
 	q.b.appendAsync(recs)
 }
@@ -105,19 +104,139 @@ func (q *queue) requeueLocked(e *entry) {
 	q.redeliver[i] = e
 }
 
-// pickLocked chooses the consumer for the next message: the highest
-// priority consumers with credit, round-robin among equals. q.mu must be held.
-func (q *queue) pickLocked() *Subscription {
+// anyCreditLocked reports whether some consumer can take a message.
+// q.mu must be held.
+func (q *queue) anyCreditLocked() bool {
+	if q.exclusive != nil {
+		return q.exclusive.credit > 0
+	}
+	for _, s := range q.consumers {
+		if s.credit > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatchLocked hands waiting messages to consumers with credit, oldest
+// redelivery first, then by priority, and returns recs with the records
+// deliveries produced appended. q.mu must be held.
+func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
+	if len(q.consumers) == 0 {
+		return recs
+	}
+	var now int64
+	expired := func(e *entry) bool {
+		if e.msg.Expiration == 0 {
+			return false
+		}
+		if now == 0 {
+			now = time.Now().UnixMilli()
+		}
+		return e.msg.Expired(now)
+	}
+	skipped := 0
+	for i := 0; i < len(q.redeliver); {
+		e := q.redeliver[i]
+		if expired(e) {
+			q.redeliver = append(q.redeliver[:i], q.redeliver[i+1:]...)
+			recs = q.removeLocked(e, recs)
+			continue
+		}
+		s, first := q.chooseLocked(e)
+		if s == nil {
+			if !q.anyCreditLocked() {
+				return recs
+			}
+			if skipped++; skipped > maxSkip {
+				return recs
+			}
+			i++
+			continue
+		}
+		q.redeliver = append(q.redeliver[:i], q.redeliver[i+1:]...)
+		recs = s.deliverLocked(e, first, recs)
+	}
+	if len(q.redeliver) == 0 {
+		q.redeliver = nil
+	}
+	for p := len(q.ready) - 1; p >= 0; p-- {
+		f := &q.ready[p]
+		for i := f.head; i < len(f.items); i++ {
+			e := f.items[i]
+			if e == nil {
+				continue
+			}
+			if expired(e) {
+				f.removeAt(i)
+				recs = q.removeLocked(e, recs)
+				continue
+			}
+			s, first := q.chooseLocked(e)
+			if s == nil {
+				if !q.anyCreditLocked() {
+					f.compact()
+					return recs
+				}
+				if skipped++; skipped > maxSkip {
+					f.compact()
+					return recs
+				}
+				continue
+			}
+			f.removeAt(i)
+			recs = s.deliverLocked(e, first, recs)
+		}
+		f.compact()
+	}
+	return recs
+}
+
+// chooseLocked picks the consumer for e, or nil if none may take it now;
+// first reports that e (re)assigns its message group. q.mu must be held.
+func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
+	m := e.msg
+	if q.exclusive != nil {
+		if s := q.exclusive; s.credit > 0 && s.matches(e) {
+			return s, false
+		}
+		return nil, false
+	}
+	if m.GroupID == "" {
+		return q.pickLocked(e, false), false
+	}
+	// ActiveMQ Classic: a group sticks to its consumer; JMSXGroupSeq 1
+	// reassigns it to whichever consumer is considered.
+	g := q.groups[m.GroupID]
+	if g != nil && g.owner != nil && m.GroupSeq != 1 {
+		if g.owner.credit > 0 && g.owner.matches(e) {
+			return g.owner, false
+		}
+		return nil, false
+	}
+	s = q.pickLocked(e, true)
+	if s == nil {
+		return nil, false
+	}
+	q.assignGroupLocked(m.GroupID, g, s)
+	return s, true
+}
+
+// pickLocked chooses among the consumers that may take e: the highest
+// priority with credit, then (for a new group) the one owning the fewest
+// groups, then round-robin. q.mu must be held.
+func (q *queue) pickLocked(e *entry, fewestGroups bool) *Subscription {
 	n := len(q.consumers)
 	var best *Subscription
 	bestIdx := -1
 	for i := 0; i < n; i++ {
 		idx := (q.next + i) % n
 		s := q.consumers[idx]
-		if s.credit <= 0 {
+		if s.credit <= 0 || !s.matches(e) {
 			continue
 		}
-		if best == nil || s.opts.Priority > best.opts.Priority {
+		if best == nil || s.opts.Priority > best.opts.Priority ||
+			(fewestGroups && s.opts.Priority == best.opts.Priority && s.groups < best.groups) {
 			best, bestIdx = s, idx
 		}
 	}
@@ -127,42 +246,119 @@ func (q *queue) pickLocked() *Subscription {
 	return best
 }
 
-// dispatchLocked hands waiting messages to consumers with credit and returns
-// recs with the records deliveries produced appended. q.mu must be held.
-func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
-	if len(q.consumers) == 0 {
-		return recs
+// assignGroupLocked gives group id (whose state is g, or nil) to s.
+// q.mu must be held.
+func (q *queue) assignGroupLocked(id string, g *group, s *Subscription) {
+	if g == nil {
+		if q.groups == nil {
+			q.groups = map[string]*group{}
+		}
+		q.b.makeRoomForGroup(q)
+		g = &group{}
+		q.groups[id] = g
 	}
-	var now int64
-	for {
-		var e *entry
-		fromRedeliver := len(q.redeliver) > 0
-		if fromRedeliver {
-			e = q.redeliver[0]
-		} else if e = q.ready.peek(); e == nil {
-			return recs
-		}
-		s := q.pickLocked()
-		if s == nil {
-			return recs
-		}
-		if fromRedeliver {
-			q.redeliver[0] = nil
-			q.redeliver = q.redeliver[1:]
-		} else {
-			q.ready.pop()
-		}
-		if e.msg.Expiration > 0 {
-			if now == 0 {
-				now = time.Now().UnixMilli()
-			}
-			if e.msg.Expired(now) {
-				recs = q.removeLocked(e, recs)
-				continue
-			}
-		}
-		recs = s.deliverLocked(e, recs)
+	if g.owner != nil {
+		g.owner.groups--
 	}
+	g.owner = s
+	s.groups++
+}
+
+// groupDeliveredLocked records a delivery of a grouped message.
+// q.mu must be held.
+func (q *queue) groupDeliveredLocked(e *entry, s *Subscription) {
+	m := e.msg
+	g := q.groups[m.GroupID]
+	if g == nil {
+		return
+	}
+	q.groupClock++
+	g.used = q.groupClock
+	if !s.opts.AutoAck {
+		g.inflight++
+	}
+	if m.GroupSeq < 0 {
+		// ActiveMQ: a negative sequence closes the group.
+		if g.owner != nil {
+			g.owner.groups--
+		}
+		g.owner = nil
+		if g.inflight == 0 {
+			delete(q.groups, m.GroupID)
+		}
+	}
+}
+
+// groupSettledLocked records that a grouped delivery was settled.
+// q.mu must be held.
+func (q *queue) groupSettledLocked(e *entry) {
+	if e.msg.GroupID == "" {
+		return
+	}
+	g := q.groups[e.msg.GroupID]
+	if g == nil {
+		return
+	}
+	if g.inflight > 0 {
+		g.inflight--
+	}
+	if g.owner == nil && g.inflight == 0 {
+		delete(q.groups, e.msg.GroupID)
+	}
+}
+
+// releaseGroupsLocked frees the groups s owned. q.mu must be held.
+func (q *queue) releaseGroupsLocked(s *Subscription) {
+	if s.groups == 0 {
+		return
+	}
+	for id, g := range q.groups {
+		if g.owner == s {
+			g.owner = nil
+			g.inflight = 0 // its deliveries are requeued by the caller
+			delete(q.groups, id)
+		}
+	}
+	s.groups = 0
+}
+
+// evictIdleGroupLocked drops one group with nothing in flight (its next
+// message is simply assigned afresh: no order can break). It reports
+// whether one was found. q.mu must be held.
+func (q *queue) evictIdleGroupLocked() bool {
+	var victim string
+	var oldest uint64
+	found := false
+	n := 0
+	for id, g := range q.groups {
+		if g.inflight == 0 && (!found || g.used < oldest) {
+			victim, oldest, found = id, g.used, true
+		}
+		if n++; n >= 64 && found {
+			break // an old enough idle group among a sample is fine
+		}
+	}
+	if !found {
+		return false
+	}
+	if g := q.groups[victim]; g.owner != nil {
+		g.owner.groups--
+	}
+	delete(q.groups, victim)
+	return true
+}
+
+// recomputeExclusiveLocked chooses the exclusive owner: the current one
+// unless an exclusive consumer of strictly higher priority exists.
+// q.mu must be held.
+func (q *queue) recomputeExclusiveLocked() {
+	best := q.exclusive
+	for _, s := range q.consumers {
+		if s.opts.Exclusive && (best == nil || s.opts.Priority > best.opts.Priority) {
+			best = s
+		}
+	}
+	q.exclusive = best
 }
 
 // removeLocked drops e for good, returning recs with its ack record.
@@ -186,6 +382,7 @@ func (q *queue) addConsumer(s *Subscription) error {
 		return ErrSubscriptionActive
 	}
 	q.consumers = append(q.consumers, s)
+	q.recomputeExclusiveLocked()
 	recs := q.dispatchLocked(nil)
 	q.mu.Unlock()
 	q.b.appendAsync(recs)

@@ -3,6 +3,7 @@ package backend
 import (
 	"slices"
 
+	"github.com/mqgate/mqgate/backend/selector"
 	"github.com/mqgate/mqgate/backend/store"
 )
 
@@ -16,19 +17,30 @@ type Subscription struct {
 	sink Sink
 	// topic is set for topic subscriptions (to detach on Close).
 	topic *topic
+	// sel filters the messages s takes; nil takes all.
+	sel *selector.Selector
+	// maxRedeliveries is the redelivery limit for s's deliveries.
+	maxRedeliveries int
 
 	// Guarded by q.mu.
 	credit   int
 	nextTag  uint64
 	inflight map[uint64]*entry
 	closed   bool
+	groups   int // message groups s owns
+}
+
+// matches reports whether s's selector takes e. q.mu must be held.
+func (s *Subscription) matches(e *entry) bool {
+	return s.sel == nil || s.sel.Matches(e)
 }
 
 // Options returns the options s was created with.
 func (s *Subscription) Options() SubscribeOptions { return s.opts }
 
-// deliverLocked hands e to s. q.mu must be held.
-func (s *Subscription) deliverLocked(e *entry, recs []store.Record) []store.Record {
+// deliverLocked hands e to s; first says e (re)assigned its message group
+// to s. q.mu must be held.
+func (s *Subscription) deliverLocked(e *entry, first bool, recs []store.Record) []store.Record {
 	s.nextTag++
 	tag := s.nextTag
 	count := e.deliveries
@@ -42,7 +54,10 @@ func (s *Subscription) deliverLocked(e *entry, recs []store.Record) []store.Reco
 			recs = append(recs, store.Record{Op: store.OpDelivered, Queue: s.q.storeName, ID: e.msg.Seq, Count: e.deliveries})
 		}
 	}
-	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count})
+	if e.msg.GroupID != "" {
+		s.q.groupDeliveredLocked(e, s)
+	}
+	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count, FirstForGroup: first})
 	return recs
 }
 
@@ -112,6 +127,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
 			continue
 		}
 		delete(s.inflight, tag)
+		q.groupSettledLocked(e)
 		switch o {
 		case Accepted:
 			if write {
@@ -124,7 +140,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
 			}
 			q.requeueLocked(e)
 		case Failed:
-			if max := s.b.opts.MaxRedeliveries; max >= 0 && int(e.deliveries) > max {
+			if s.overLimit(e) {
 				dead = append(dead, e)
 			} else {
 				q.requeueLocked(e)
@@ -157,23 +173,41 @@ func (s *Subscription) Close() {
 	s.closed = true
 	q.consumers = slices.DeleteFunc(q.consumers, func(c *Subscription) bool { return c == s })
 	q.next = 0
-	tags := make([]uint64, 0, len(s.inflight))
-	for tag := range s.inflight {
-		tags = append(tags, tag)
+	if q.exclusive == s {
+		q.exclusive = nil
+		q.recomputeExclusiveLocked()
 	}
-	slices.Sort(tags)
-	for _, tag := range tags {
-		q.requeueLocked(s.inflight[tag])
+	q.releaseGroupsLocked(s)
+	// A consumer that went away without settling counts as a failed
+	// delivery (ActiveMQ's redelivery counter): poison messages that kill
+	// their consumers end in the DLQ instead of looping.
+	var dead []*entry
+	for _, e := range s.inflight {
+		if s.overLimit(e) {
+			dead = append(dead, e)
+		} else {
+			q.requeueLocked(e)
+		}
 	}
 	s.inflight = nil
 	recs := q.dispatchLocked(nil)
 	remaining := len(q.consumers)
 	q.mu.Unlock()
 	s.b.appendAsync(recs)
+	for _, e := range dead {
+		s.b.deadLetter(q, e, Failed)
+	}
 	if s.topic != nil && q.sub == nil {
 		s.topic.remove(q)
 	}
 	s.b.demandChanged(s.opts.Dest, s.q, remaining)
+}
+
+// overLimit reports whether e, whose delivery failed, has used up its
+// redeliveries.
+func (s *Subscription) overLimit(e *entry) bool {
+	max := s.maxRedeliveries
+	return max >= 0 && int(e.deliveries) > max
 }
 
 // Unsubscribe closes s and, for a durable subscription, deletes it and its

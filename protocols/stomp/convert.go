@@ -186,6 +186,9 @@ func (c *conn) appendMessage(buf []byte, d backend.Delivery, sub *subState) []by
 	if d.Redelivered() {
 		buf = append(buf, "redelivered:true\n"...)
 	}
+	if d.FirstForGroup {
+		buf = append(buf, "JMSXGroupFirstForConsumer:true\n"...)
+	}
 	if m.CorrelationID != "" {
 		buf = wire.AppendHeader(buf, v, "correlation-id", m.CorrelationID)
 	}

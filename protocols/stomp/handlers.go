@@ -11,6 +11,7 @@ import (
 	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/mqgate/mqgate/backend"
+	"github.com/mqgate/mqgate/backend/selector"
 	"github.com/mqgate/mqgate/protocols/stomp/wire"
 )
 
@@ -237,18 +238,24 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 		}
 		prefetch = n
 	}
-	if v := h.Get("selector"); v != "" {
-		return errorf("selectors are not supported yet")
-	}
-	if h.Get("activemq.exclusive") == "true" {
-		return errorf("exclusive consumers are not supported yet")
-	}
 	opts := backend.SubscribeOptions{
-		Dest:    d,
-		Credit:  prefetch,
-		AutoAck: mode == ackAuto,
-		Owner:   c.owner,
-		NoLocal: h.Get("activemq.noLocal") == "true",
+		Dest:      d,
+		Credit:    prefetch,
+		AutoAck:   mode == ackAuto,
+		Owner:     c.owner,
+		NoLocal:   h.Get("activemq.noLocal") == "true",
+		Exclusive: h.Get("activemq.exclusive") == "true",
+		Selector:  h.Get("selector"),
+		// ActiveMQ: STOMP properties are strings, so its selectors
+		// compare numeric-looking strings as numbers.
+		SelectorConvertStrings: true,
+	}
+	if v, ok := h.Contains("activemq.maximumRedeliveries"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 {
+			return errorf("activemq.maximumRedeliveries " + strconv.Quote(v) + " is not -1 (unlimited) or a count")
+		}
+		opts.MaxRedeliveries = &n
 	}
 	if v, ok := h.Contains("activemq.priority"); ok {
 		p, err := strconv.Atoi(v)
@@ -280,6 +287,8 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 			return errorf("cannot subscribe to a deleted destination: " + h.Get(frame.Destination))
 		case errors.Is(err, backend.ErrNotOwner):
 			return errorf("cannot consume from a temporary destination of another connection: " + h.Get(frame.Destination))
+		case errors.Is(err, selector.ErrInvalid):
+			return &frameError{msg: "invalid selector: " + err.Error(), detail: "selector: " + opts.Selector + "\n" + err.Error()}
 		case errors.Is(err, backend.ErrSubscriptionActive):
 			return errorf("durable subscription " + strconv.Quote(durable) + " of client " + strconv.Quote(c.clientID) + " is already in use")
 		}
