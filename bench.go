@@ -95,7 +95,7 @@ func runProducer(done <-chan struct{}, s benchSender, pl producerPlan, progress 
 		if pl.interval > 0 {
 			if now.Before(next) {
 				if err := s.pause(); err != nil {
-					res.err = err
+					res.err = fmt.Errorf("producer %d: flush: %w", pl.index, err)
 					break
 				}
 				time.Sleep(next.Sub(now))
@@ -136,6 +136,31 @@ func runProducer(done <-chan struct{}, s benchSender, pl producerPlan, progress 
 }
 
 var errInterrupted = errors.New("interrupted")
+
+// paddedCounter keeps each goroutine's progress counter on its own cache
+// line: producers and consumers update theirs once per message.
+type paddedCounter struct {
+	atomic.Int64
+	_ [56]byte
+}
+
+// stopGrace is how long runBench waits for producers or consumers to stop
+// before closing their connections, and again before giving up on them.
+const stopGrace = 5 * time.Second
+
+// waitTimeout waits for wg for at most d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // benchResult is the outcome of a run; --json prints it.
 type benchResult struct {
@@ -282,7 +307,7 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 	stop := func() { stopOnce.Do(func() { close(done) }) }
 
 	tallies := make([]*consumerTally, cfg.consumers)
-	recvCounts := make([]atomic.Int64, cfg.consumers)
+	recvCounts := make([]paddedCounter, cfg.consumers)
 	recvErrs := make([]error, cfg.consumers)
 	recvDone := make(chan int, cfg.consumers)
 	var recvWG sync.WaitGroup
@@ -291,12 +316,12 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 		recvWG.Add(1)
 		go func() {
 			defer recvWG.Done()
-			recvErrs[i] = r.receive(tallies[i], &recvCounts[i])
+			recvErrs[i] = r.receive(tallies[i], &recvCounts[i].Int64)
 			recvDone <- i
 		}()
 	}
 
-	sentCounts := make([]atomic.Int64, cfg.producers)
+	sentCounts := make([]paddedCounter, cfg.producers)
 	prodRes := make([]producerResult, cfg.producers)
 	var prodWG sync.WaitGroup
 	for i, s := range senders {
@@ -312,7 +337,7 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 		prodWG.Add(1)
 		go func() {
 			defer prodWG.Done()
-			prodRes[i] = runProducer(done, s, pl, &sentCounts[i])
+			prodRes[i] = runProducer(done, s, pl, &sentCounts[i].Int64)
 		}()
 	}
 	prodDone := make(chan struct{})
@@ -387,12 +412,21 @@ watch:
 		for _, s := range senders {
 			s.close()
 		}
-		prodWG.Wait()
+		if !waitTimeout(&prodWG, stopGrace) {
+			return nil, errors.Join(runErr, errors.New("producers did not stop"))
+		}
 	}
 	for _, r := range receivers {
 		r.interrupt()
 	}
-	recvWG.Wait()
+	if !waitTimeout(&recvWG, stopGrace) {
+		for _, r := range receivers {
+			r.close()
+		}
+		if !waitTimeout(&recvWG, stopGrace) {
+			return nil, errors.Join(runErr, errors.New("consumers did not stop"))
+		}
+	}
 	for i, err := range recvErrs {
 		if err != nil && runErr == nil {
 			runErr = fmt.Errorf("consumer %d: %w", i, err)

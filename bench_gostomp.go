@@ -27,7 +27,7 @@ type goStompSender struct {
 }
 
 func newGoStompSender(ctx context.Context, cfg benchConfig, dest string, body []byte, index int) (*goStompSender, error) {
-	conn, err := dialGoStomp(ctx, cfg.target)
+	conn, err := dialGoStomp(ctx, cfg.target, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -71,13 +71,12 @@ type goStompReceiver struct {
 }
 
 func newGoStompReceiver(ctx context.Context, cfg benchConfig, dest string, _ int) (*goStompReceiver, error) {
-	conn, err := dialGoStomp(ctx, cfg.target)
+	mode, err := parseAckMode(cfg.ack)
 	if err != nil {
 		return nil, err
 	}
-	mode, err := parseAckMode(cfg.ack)
+	conn, err := dialGoStomp(ctx, cfg.target, unackedBound(mode != stomp.AckAuto, cfg.prefetch))
 	if err != nil {
-		conn.MustDisconnect()
 		return nil, err
 	}
 	var opts []func(*frame.Frame) error

@@ -136,7 +136,7 @@ func (o *consumeOptions) run(ctx context.Context, stdout, stderr io.Writer) erro
 	if o.clientID != "" {
 		extra = append(extra, [2]string{"client-id", o.clientID})
 	}
-	conn, err := dialGoStomp(ctx, o.target, extra...)
+	conn, err := dialGoStomp(ctx, o.target, unackedBound(o.ackMode != stomp.AckAuto, o.prefetch), extra...)
 	if err != nil {
 		return err
 	}
@@ -220,6 +220,20 @@ loop:
 	}
 	fmt.Fprintf(stderr, "received %d messages from %s in %s (%s msgs/s)\n", n, o.destination, roundDuration(el), formatRate(float64(n)/el.Seconds()))
 	return stopErr
+}
+
+// unackedBound is how many deliveries a subscription may leave unacknowledged:
+// its prefetch, or with the broker's default prefetch ActiveMQ's largest
+// (32766, for topics). With auto acks nothing waits.
+func unackedBound(acks bool, prefetch int) int {
+	switch {
+	case !acks:
+		return 0
+	case prefetch > 0:
+		return prefetch
+	default:
+		return 32766
+	}
 }
 
 // printMessage writes msg to w as mode says.

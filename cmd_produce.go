@@ -166,12 +166,21 @@ func generatedBody(i, n, size int) []byte {
 }
 
 // dialGoStomp opens a go-stomp connection to t with extra CONNECT headers.
-func dialGoStomp(ctx context.Context, t stompTarget, extra ...[2]string) (*stomp.Conn, error) {
+//
+// unacked bounds the deliveries the broker may have outstanding on this
+// connection (the prefetch; 0 for a producer). go-stomp's I/O goroutine
+// blocks handing a MESSAGE to the subscriber while that subscriber blocks
+// queueing its ACK for the same goroutine: with a write queue shorter than
+// the prefetch, a consumer that acks deadlocks under load. A write queue
+// longer than the prefetch cannot fill, since the broker stops sending once
+// the prefetch is used up.
+func dialGoStomp(ctx context.Context, t stompTarget, unacked int, extra ...[2]string) (*stomp.Conn, error) {
 	opts := []func(*stomp.Conn) error{
 		stomp.ConnOpt.Host(t.Host),
 		stomp.ConnOpt.MsgSendTimeout(0),
 		stomp.ConnOpt.RcvReceiptTimeout(60 * time.Second),
 		stomp.ConnOpt.Logger(quietLogger{}),
+		stomp.ConnOpt.WriteChannelCapacity(unacked + 64),
 	}
 	if t.Login != "" || t.Passcode != "" {
 		opts = append(opts, stomp.ConnOpt.Login(t.Login, t.Passcode))
@@ -202,7 +211,7 @@ func (quietLogger) Warning(string)                  {}
 func (quietLogger) Error(string)                    {}
 
 func (o *produceOptions) run(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
-	conn, err := dialGoStomp(ctx, o.target)
+	conn, err := dialGoStomp(ctx, o.target, 0)
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,11 @@ func TestMessageGroupOrderUnderConsumerChurn(t *testing.T) {
 	b := New(Options{MaxRedeliveries: -1, MaxGroups: 50})
 	defer b.Close()
 	const groups, per = 200, 50
-	type rec struct{ mu sync.Mutex; last map[string]int; seen map[string]bool }
+	type rec struct {
+		mu   sync.Mutex
+		last map[string]int
+		seen map[string]bool
+	}
 	r := &rec{last: map[string]int{}, seen: map[string]bool{}}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
