@@ -110,6 +110,9 @@ type BrokerConfig struct {
 	// TopicMaxPending is how many messages are buffered for one non-durable
 	// topic subscriber before the oldest are dropped.
 	TopicMaxPending int `mapstructure:"topic_max_pending"`
+	// MaxGroups is how many message groups one queue tracks before it
+	// forgets idle ones (groups with no unacknowledged message).
+	MaxGroups int `mapstructure:"max_groups"`
 }
 
 // LogConfig configures logging.
@@ -194,6 +197,7 @@ func Default() *Config {
 			DLQ:             "ActiveMQ.DLQ",
 			MaxRedeliveries: 6,
 			TopicMaxPending: 100000,
+			MaxGroups:       65536,
 		},
 		Log: LogConfig{
 			Level:  LevelInfo,

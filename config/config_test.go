@@ -37,7 +37,7 @@ func TestKeys(t *testing.T) {
 		"stomp.heartbeat_min", "stomp.connect_timeout", "stomp.prefetch", "stomp.max_pending_bytes",
 		"amqp.listen", "admin.listen",
 		"store.type", "store.disk.fsync", "store.disk.fsync_interval", "store.disk.max_size", "store.disk.segment_size",
-		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending",
+		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending", "broker.max_groups",
 		"log.level", "log.format", "shutdown.timeout",
 	}
 	var got []string

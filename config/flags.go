@@ -36,6 +36,7 @@ var help = map[string]string{
 	"broker.dlq":               "Name of the dead-letter queue; not empty.",
 	"broker.max_redeliveries":  "Times a released message is redelivered before it goes to the dead-letter queue instead; -1 means unlimited.",
 	"broker.topic_max_pending": "Messages buffered for one non-durable topic subscriber before the oldest are dropped; at least 1.",
+	"broker.max_groups":        "Message groups one queue tracks before it forgets groups with no unacknowledged message; 0 means no limit.",
 
 	"log.level":  "Least severe log level written: trace, debug, info, warn or error.",
 	"log.format": "Log output format: auto (console on a terminal, JSON otherwise), console or json.",

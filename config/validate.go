@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.Broker.MaxRedeliveries < -1 {
 		v.add("broker.max_redeliveries", "%d is not allowed; use -1 for unlimited, or 0 or more", c.Broker.MaxRedeliveries)
 	}
+	if c.Broker.MaxGroups < 0 {
+		v.add("broker.max_groups", "%d is negative; use 0 for no limit", c.Broker.MaxGroups)
+	}
 	if c.Broker.TopicMaxPending < 1 {
 		v.add("broker.topic_max_pending", "%d is too small; use at least 1", c.Broker.TopicMaxPending)
 	}

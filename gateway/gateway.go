@@ -82,6 +82,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		DLQ:             cfg.Broker.DLQ,
 		MaxRedeliveries: cfg.Broker.MaxRedeliveries,
 		TopicMaxPending: cfg.Broker.TopicMaxPending,
+		MaxGroups:       cfg.Broker.MaxGroups,
 		Logger:          g.log,
 	})
 	start := time.Now()
