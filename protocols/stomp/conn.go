@@ -277,7 +277,7 @@ func (c *conn) slowConsumer() {
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	var spare []byte
-	var owed []*subState
+	var owed []*backend.Subscription
 	var amounts []int
 	var hb *time.Timer
 	var hbC <-chan time.Time
@@ -291,7 +291,7 @@ func (c *conn) writeLoop() {
 		c.wbuf = spare[:0]
 		owed, amounts = owed[:0], amounts[:0]
 		for _, s := range c.credits {
-			owed = append(owed, s)
+			owed = append(owed, s.owedTo)
 			amounts = append(amounts, s.owed)
 			s.owed, s.creditQueued = 0, false
 		}
@@ -326,7 +326,7 @@ func (c *conn) writeLoop() {
 			spare = nil // don't hold on to a burst's buffer
 		}
 		for i, s := range owed {
-			s.sub.AddCredit(amounts[i])
+			s.AddCredit(amounts[i])
 			owed[i] = nil
 		}
 		if closed {

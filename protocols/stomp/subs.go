@@ -51,9 +51,12 @@ type subState struct {
 	order   []unacked         // guarded by amu: ackClient only
 	head    int               // guarded by amu: first live element of order
 
-	// Guarded by c.wmu: auto-ack credit owed once written.
+	// Guarded by c.wmu: auto-ack credit owed once written, and the
+	// subscription to return it to (Deliver may run before Subscribe has
+	// returned and set sub).
 	owed         int
 	creditQueued bool
+	owedTo       *backend.Subscription
 }
 
 // Deliver implements backend.Sink. It runs on a broker goroutine with the
@@ -78,6 +81,7 @@ func (s *subState) Deliver(d backend.Delivery) {
 	c.wbuf = c.appendMessage(c.wbuf, d, s)
 	if s.mode == ackAuto {
 		s.owed++
+		s.owedTo = d.Sub
 		if !s.creditQueued {
 			s.creditQueued = true
 			c.credits = append(c.credits, s)
