@@ -1,7 +1,6 @@
 package selector
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -35,8 +34,9 @@ const errLikeWild = "LIKE pattern has a part between two % signs longer than 256
 // anything. An anchored segment is compared in place. A floating one skips
 // its leading _s, finds its core (with strings.Index if it has no _, else
 // with a bit-parallel Shift-And scan of at most four words per character)
-// and skips its trailing _s. Nothing backtracks: a match costs O(length of
-// the value) per segment.
+// and skips its trailing _s. Nothing backtracks: each floating segment's
+// search starts where the previous one ended, so a whole match reads the
+// value about once, O(len(value)), at most four state words per character.
 type likeMatcher struct {
 	pattern string // as written, for printing
 	esc     rune
@@ -262,13 +262,8 @@ type shiftAnd struct {
 	n     int                      // pattern length in characters
 	words int                      // state words in use
 	wild  [maxLikeWild / 64]uint64 // the _ positions
-	masks []runeMask               // sorted by character
-}
-
-// runeMask is the positions of one literal character in the pattern.
-type runeMask struct {
-	r rune
-	m [maxLikeWild / 64]uint64
+	keys  []rune                   // the literal characters, sorted
+	masks [][maxLikeWild / 64]uint64
 }
 
 func newShiftAnd(elems []rune) *shiftAnd {
@@ -279,33 +274,77 @@ func newShiftAnd(elems []rune) *shiftAnd {
 			sa.wild[w] |= b
 			continue
 		}
-		k, ok := slices.BinarySearchFunc(sa.masks, e, cmpRuneMask)
+		k, ok := slices.BinarySearch(sa.keys, e)
 		if !ok {
-			sa.masks = slices.Insert(sa.masks, k, runeMask{r: e})
+			sa.keys = slices.Insert(sa.keys, k, e)
+			sa.masks = slices.Insert(sa.masks, k, [maxLikeWild / 64]uint64{})
 		}
-		sa.masks[k].m[w] |= b
+		sa.masks[k][w] |= b
 	}
 	return sa
 }
 
-func cmpRuneMask(m runeMask, r rune) int { return cmp.Compare(m.r, r) }
+// find returns the index of r in keys, or -1.
+func (sa *shiftAnd) find(r rune) int {
+	keys := sa.keys
+	if len(keys) <= 8 {
+		for i, k := range keys {
+			if k == r {
+				return i
+			}
+		}
+		return -1
+	}
+	lo, hi := 0, len(keys)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if keys[mid] < r {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(keys) && keys[lo] == r {
+		return lo
+	}
+	return -1
+}
 
 // search finds the leftmost occurrence of the pattern in v and returns the
 // byte offset just past it.
 func (sa *shiftAnd) search(v string) (int, bool) {
 	lastW, lastB := (sa.n-1)/64, uint64(1)<<((sa.n-1)%64)
+	if sa.words == 1 {
+		var d uint64
+		for i := 0; i < len(v); {
+			r, size := rune(v[i]), 1
+			if r >= utf8.RuneSelf {
+				r, size = decodeRune(v[i:])
+			}
+			m := sa.wild[0]
+			if k := sa.find(r); k >= 0 {
+				m |= sa.masks[k][0]
+			}
+			d = (d<<1 | 1) & m
+			i += size
+			if d&lastB != 0 {
+				return i, true
+			}
+		}
+		return 0, false
+	}
 	var d [maxLikeWild / 64]uint64
 	for i := 0; i < len(v); {
 		r, size := decodeRune(v[i:])
-		k, found := slices.BinarySearchFunc(sa.masks, r, cmpRuneMask)
+		k := sa.find(r)
 		for j := sa.words - 1; j >= 0; j-- {
 			carry := uint64(1)
 			if j > 0 {
 				carry = d[j-1] >> 63
 			}
 			m := sa.wild[j]
-			if found {
-				m |= sa.masks[k].m[j]
+			if k >= 0 {
+				m |= sa.masks[k][j]
 			}
 			d[j] = (d[j]<<1 | carry) & m
 		}
