@@ -471,8 +471,8 @@ func (b *Broker) ReleaseClientID(id string) {
 	b.mu.Unlock()
 }
 
-// deadLetter moves e from q to the dead-letter queue.
-func (b *Broker) deadLetter(q *queue, e *entry, o Outcome) {
+// deadLetter moves e from q to the dead-letter queue; cause says why.
+func (b *Broker) deadLetter(q *queue, e *entry, cause string) {
 	old := e.msg
 	m := *old
 	m.ID = ""
@@ -480,7 +480,9 @@ func (b *Broker) deadLetter(q *queue, e *entry, o Outcome) {
 	m.Props = append(append([]Prop(nil), old.Props...),
 		Prop{Name: "originalDestination", Value: old.Dest.String()},
 		Prop{Name: "originalMessageId", Value: old.ID},
-		Prop{Name: "dlqDeliveryFailureCause", Value: deadCause(o, e.deliveries)})
+		Prop{Name: "originalExpiration", Value: strconv.FormatInt(old.Expiration, 10)},
+		Prop{Name: "dlqDeliveryFailureCause", Value: cause})
+	m.Expiration = 0 // a dead letter does not expire (ActiveMQ keeps it in originalExpiration)
 	b.mu.Lock()
 	dlq := b.queueLocked(m.Dest)
 	b.mu.Unlock()

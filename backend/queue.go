@@ -52,6 +52,9 @@ type queue struct {
 	groupClock uint64
 	deleted    bool
 	dropped    uint64
+	// Expired persistent messages on their way to the DLQ.
+	dead          []*entry
+	deadScheduled bool
 }
 
 // readyLen returns the number of messages waiting. q.mu must be held.
@@ -140,7 +143,7 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 		e := q.redeliver[i]
 		if expired(e) {
 			q.redeliver = append(q.redeliver[:i], q.redeliver[i+1:]...)
-			recs = q.removeLocked(e, recs)
+			recs = q.expireLocked(e, recs)
 			continue
 		}
 		s, first := q.chooseLocked(e)
@@ -169,7 +172,7 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 			}
 			if expired(e) {
 				f.removeAt(i)
-				recs = q.removeLocked(e, recs)
+				recs = q.expireLocked(e, recs)
 				continue
 			}
 			s, first := q.chooseLocked(e)
@@ -359,6 +362,38 @@ func (q *queue) recomputeExclusiveLocked() {
 		}
 	}
 	q.exclusive = best
+}
+
+// expireLocked disposes of an expired e: as ActiveMQ does, a persistent
+// message goes to the dead-letter queue (moved by another goroutine, since
+// q.mu is held), a non-persistent one is dropped, and so is anything that
+// expires in the DLQ itself. q.mu must be held.
+func (q *queue) expireLocked(e *entry, recs []store.Record) []store.Record {
+	if !e.msg.Persistent || q.isDLQ() {
+		return q.removeLocked(e, recs)
+	}
+	q.dead = append(q.dead, e)
+	if !q.deadScheduled {
+		q.deadScheduled = true
+		go q.flushDead()
+	}
+	return recs
+}
+
+// isDLQ reports whether q is the dead-letter queue.
+func (q *queue) isDLQ() bool {
+	return q.sub == nil && q.dest.Kind == Queue && q.dest.Name == q.b.opts.DLQ
+}
+
+// flushDead moves the expired messages expireLocked set aside to the DLQ.
+func (q *queue) flushDead() {
+	q.mu.Lock()
+	dead := q.dead
+	q.dead, q.deadScheduled = nil, false
+	q.mu.Unlock()
+	for _, e := range dead {
+		q.b.deadLetter(q, e, "expired")
+	}
 }
 
 // removeLocked drops e for good, returning recs with its ack record.

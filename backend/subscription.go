@@ -155,7 +155,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
 	q.mu.Unlock()
 	s.b.appendAsync(recs)
 	for _, e := range dead {
-		s.b.deadLetter(q, e, o)
+		s.b.deadLetter(q, e, deadCause(o, e.deliveries))
 	}
 	return err
 }
@@ -195,7 +195,7 @@ func (s *Subscription) Close() {
 	q.mu.Unlock()
 	s.b.appendAsync(recs)
 	for _, e := range dead {
-		s.b.deadLetter(q, e, Failed)
+		s.b.deadLetter(q, e, deadCause(Failed, e.deliveries))
 	}
 	if s.topic != nil && q.sub == nil {
 		s.topic.remove(q)

@@ -62,6 +62,9 @@ type conn struct {
 	credits []*subState // guarded by wmu: auto-ack subscriptions owed credit
 	wclosed bool        // guarded by wmu: nothing more is queued
 	slow    bool        // guarded by wmu
+	// overSince is when the outbound queue last went over the cap without
+	// the writer catching up; guarded by wmu.
+	overSince time.Time
 	hbSend  time.Duration
 	wake    chan struct{}
 	wdone   chan struct{}
@@ -186,19 +189,24 @@ func (c *conn) readFailed(err error) string {
 // destinations, the client ID. It waits for publishes still in flight.
 func (c *conn) cleanup() {
 	c.waitPublishes()
-	for _, s := range c.subsByIndex {
+	for i, s := range c.subsByIndex {
 		if s != nil {
 			s.sub.Close()
+			c.subsByIndex[i] = nil
 		}
 	}
-	for _, tx := range c.txs {
+	clear(c.subs)
+	for id, tx := range c.txs {
 		tx.Abort()
+		delete(c.txs, id)
 	}
 	for d := range c.temps {
 		c.b.DeleteTemp(d)
+		delete(c.temps, d)
 	}
 	if c.clientID != "" {
 		c.b.ReleaseClientID(c.clientID)
+		c.clientID = ""
 	}
 }
 
@@ -264,6 +272,34 @@ func (c *conn) closeWriter() {
 	c.signal()
 }
 
+// slowGrace is how long a connection's outbound queue may stay over
+// stomp.max_pending_bytes before it is cut off as a slow consumer; past
+// slowHardFactor times the cap it is cut at once. A burst (a prefetch
+// window filled at SUBSCRIBE) that a reader drains in time is not slow.
+const (
+	slowGrace      = 3 * time.Second
+	slowHardFactor = 16
+)
+
+// overCapLocked reports whether the outbound queue, which was before bytes
+// long before the last frame, makes this connection a slow consumer now.
+// One frame larger than the cap alone is not. c.wmu must be held.
+func (c *conn) overCapLocked(before int) bool {
+	max := c.srv.opts.MaxPendingBytes
+	if c.slow || before == 0 || len(c.wbuf) <= max {
+		return false
+	}
+	now := time.Now()
+	if c.overSince.IsZero() {
+		c.overSince = now
+	}
+	if len(c.wbuf) > slowHardFactor*max || now.Sub(c.overSince) > slowGrace {
+		c.slow = true
+		return true
+	}
+	return false
+}
+
 // slowConsumer cuts a connection whose outbound queue passed the cap; its
 // unacked deliveries go back to the queue when its subscriptions close.
 func (c *conn) slowConsumer() {
@@ -319,6 +355,11 @@ func (c *conn) writeLoop() {
 			if hb != nil {
 				hb.Reset(c.hbSend)
 			}
+			c.wmu.Lock()
+			if len(c.wbuf) <= c.srv.opts.MaxPendingBytes {
+				c.overSince = time.Time{} // the reader keeps up
+			}
+			c.wmu.Unlock()
 		}
 		if cap(buf) <= 1<<20 {
 			spare = buf[:0]

@@ -152,9 +152,22 @@ func (c *conn) messageFromSend(f *frame.Frame, dest backend.Destination) (*backe
 			}
 			continue
 		}
+		if repeated(h, i, k) {
+			continue // the first of repeated headers counts (STOMP 1.2)
+		}
 		m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
 	}
 	return m, nil
+}
+
+// repeated reports whether header k, at index i, also appears earlier.
+func repeated(h *frame.Header, i int, k string) bool {
+	for j := 0; j < i; j++ {
+		if kj, _ := h.GetAt(j); kj == k {
+			return true
+		}
+	}
+	return false
 }
 
 // appendMessage encodes the MESSAGE frame of d for subscription sub onto
@@ -207,6 +220,13 @@ func (c *conn) appendMessage(buf []byte, d backend.Delivery, sub *subState) []by
 		}
 	}
 	for _, p := range m.Props {
+		if p.Name == "originalDestination" {
+			// ActiveMQ shows a dead letter's origin in STOMP form.
+			if od, err := backend.ParseDestination(fmt.Sprint(p.Value)); err == nil {
+				buf = wire.AppendHeader(buf, v, "original-destination", c.formatDest(od))
+				continue
+			}
+		}
 		var s string
 		switch x := p.Value.(type) {
 		case string:

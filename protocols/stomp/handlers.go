@@ -42,7 +42,11 @@ func (c *conn) handle(f *frame.Frame) *frameError {
 	case "BEGIN", "COMMIT", "ABORT":
 		err = c.onTx(f)
 	case "DISCONNECT":
+		// Release everything before the RECEIPT, so that a client that
+		// reconnects on it finds its client id, durable subscriptions and
+		// temporary destinations free (as ActiveMQ does).
 		c.disconnected = true
+		c.cleanup()
 	case "CONNECT", "STOMP":
 		return errorf("already connected")
 	default:
@@ -134,18 +138,41 @@ func (c *conn) onConnect(f *frame.Frame) *frameError {
 	if c.hbRecv == 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	resp := frame.New("CONNECTED", frame.Session, c.id, frame.Server, c.srv.opts.ServerName)
-	if ver != wire.V10 || has {
-		resp.Header.Add(frame.Version, versions[2-int(ver)].s)
-	}
-	if ver != wire.V10 {
-		sx := msOf(minHB)
-		resp.Header.Add(frame.HeartBeat, sx+","+sx)
-	}
+	// STOMP 1.2 "Heart-beating": CONNECTED says how often the server
+	// will send (hbSend) and wants to receive (hbRecv); 0 is never.
+	// ActiveMQ sends version and heart-beat to 1.0 clients too.
+	resp := frame.New("CONNECTED", frame.Session, c.id, frame.Server, c.srv.opts.ServerName,
+		frame.Version, versions[2-int(ver)].s, frame.HeartBeat, msOf(c.hbSend)+","+msOf(c.hbRecv))
 	c.queueFrame(resp)
 	c.log.Debug().Str("version", ver.String()).Str("client_id", c.clientID).
 		Dur("hb_send", c.hbSend).Dur("hb_recv", c.hbRecv).Msg("connected")
 	return nil
+}
+
+// unescape10 decodes the STOMP 1.1 escapes in s, leaving any other
+// backslash as it is.
+func unescape10(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case 'c':
+				b.WriteByte(':')
+				i++
+				continue
+			case 'n':
+				b.WriteByte('\n')
+				i++
+				continue
+			case '\\':
+				b.WriteByte('\\')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func msOf(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
@@ -362,6 +389,11 @@ func (c *conn) onAck(f *frame.Frame, ack bool) *frameError {
 			return errorf(f.Command + " frame has no id header")
 		}
 		return errorf(f.Command + " frame has no message-id header")
+	}
+	if c.version == wire.V10 && strings.IndexByte(msgID, '\\') >= 0 {
+		// ActiveMQ decodes \c \n \\ in 1.0 headers too, and clients
+		// such as go-stomp escape them whatever the version.
+		msgID = unescape10(msgID)
 	}
 	var s *subState
 	if sid, ok := h.Contains(frame.Subscription); ok {

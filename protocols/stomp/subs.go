@@ -87,11 +87,7 @@ func (s *subState) Deliver(d backend.Delivery) {
 			c.credits = append(c.credits, s)
 		}
 	}
-	// One frame larger than the cap alone is not a slow consumer.
-	over := before > 0 && len(c.wbuf) > c.srv.opts.MaxPendingBytes && !c.slow
-	if over {
-		c.slow = true
-	}
+	over := c.overCapLocked(before)
 	c.wmu.Unlock()
 	c.signal()
 	if over {
