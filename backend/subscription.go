@@ -94,12 +94,18 @@ func (s *Subscription) SetCredit(n int) {
 // for it); Released and Failed make it deliverable again; Rejected moves it
 // to the dead-letter queue.
 func (s *Subscription) Settle(tag uint64, o Outcome) error {
-	return s.settleTags([]uint64{tag}, o, true)
+	return s.settleTags([]uint64{tag}, o, true, 0)
 }
 
 // SettleMany settles several tags with one outcome under one lock.
 func (s *Subscription) SettleMany(tags []uint64, o Outcome) error {
-	return s.settleTags(tags, o, true)
+	return s.settleTags(tags, o, true, 0)
+}
+
+// SettleAndCredit settles tags and adds credit in one step (a STOMP ACK
+// refills the prefetch window), taking the queue's lock once.
+func (s *Subscription) SettleAndCredit(tags []uint64, o Outcome, credit int) error {
+	return s.settleTags(tags, o, true, credit)
 }
 
 // ackRecord appends the ack record for tag, if its message is stored.
@@ -112,14 +118,17 @@ func (s *Subscription) ackRecord(tag uint64, recs []store.Record) []store.Record
 	return recs
 }
 
-// settleTags settles tags; with write false the ack records were already
-// written (a transaction's commit).
-func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
+// settleTags settles tags and adds credit; with write false the ack
+// records were already written (a transaction's commit).
+func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit int) error {
 	q := s.q
 	var recs []store.Record
 	var dead []*entry
 	var err error
 	q.mu.Lock()
+	if !s.closed {
+		s.credit += credit
+	}
 	for _, tag := range tags {
 		e, ok := s.inflight[tag]
 		if !ok {
@@ -149,7 +158,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool) error {
 			dead = append(dead, e)
 		}
 	}
-	if len(dead) == 0 || o == Released || o == Failed {
+	if len(dead) == 0 || o == Released || o == Failed || credit > 0 {
 		recs = q.dispatchLocked(recs)
 	}
 	q.mu.Unlock()

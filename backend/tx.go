@@ -94,7 +94,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 			f()
 		}
 		for _, a := range acks {
-			_ = a.s.settleTags([]uint64{a.tag}, a.o, false)
+			_ = a.s.settleTags([]uint64{a.tag}, a.o, false, 0)
 		}
 	}})
 	select {
@@ -125,6 +125,6 @@ func (t *Tx) Abort() {
 
 func (t *Tx) release(acks []txSettle) {
 	for _, a := range acks {
-		_ = a.s.settleTags([]uint64{a.tag}, Failed, true)
+		_ = a.s.settleTags([]uint64{a.tag}, Failed, true, 0)
 	}
 }

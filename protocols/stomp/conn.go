@@ -57,17 +57,18 @@ type conn struct {
 	perr    error // guarded by pmu: the first failed publish
 
 	// Outbound queue, drained by the writer goroutine.
-	wmu     sync.Mutex
-	wbuf    []byte      // guarded by wmu
-	credits []*subState // guarded by wmu: auto-ack subscriptions owed credit
-	wclosed bool        // guarded by wmu: nothing more is queued
-	slow    bool        // guarded by wmu
+	wmu      sync.Mutex
+	out      []outItem   // guarded by wmu: frames waiting for the writer, in order
+	outBytes int         // guarded by wmu: about how many bytes out will take
+	credits  []*subState // guarded by wmu: auto-ack subscriptions owed credit
+	wclosed  bool        // guarded by wmu: nothing more is queued
+	slow     bool        // guarded by wmu
 	// overSince is when the outbound queue last went over the cap without
 	// the writer catching up; guarded by wmu.
 	overSince time.Time
-	hbSend  time.Duration
-	wake    chan struct{}
-	wdone   chan struct{}
+	hbSend    time.Duration
+	wake      chan struct{}
+	wdone     chan struct{}
 
 	stopping chan struct{} // closed by shutdown
 	stopOnce sync.Once
@@ -247,15 +248,28 @@ func (c *conn) queueFrame(f *frame.Frame) {
 	if f.Command == "CONNECTED" || f.Command == "ERROR" && !c.connected {
 		v = wire.V10 // CONNECTED is never escaped
 	}
+	raw := wire.AppendFrame(nil, f, v)
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
 		return
 	}
-	c.wbuf = wire.AppendFrame(c.wbuf, f, v)
+	c.out = append(c.out, outItem{raw: raw})
+	c.outBytes += len(raw)
 	c.wmu.Unlock()
 	c.signal()
 }
+
+// outItem is one frame waiting for the writer: an encoded control frame,
+// or a delivery that the writer encodes (outside the queue's lock).
+type outItem struct {
+	raw []byte
+	d   backend.Delivery
+	s   *subState
+}
+
+// deliverySize estimates the bytes a delivery's MESSAGE frame takes.
+func deliverySize(d backend.Delivery) int { return len(d.Msg.Body) + 256 }
 
 func (c *conn) signal() {
 	select {
@@ -286,14 +300,14 @@ const (
 // One frame larger than the cap alone is not. c.wmu must be held.
 func (c *conn) overCapLocked(before int) bool {
 	max := c.srv.opts.MaxPendingBytes
-	if c.slow || before == 0 || len(c.wbuf) <= max {
+	if c.slow || before == 0 || c.outBytes <= max {
 		return false
 	}
 	now := time.Now()
 	if c.overSince.IsZero() {
 		c.overSince = now
 	}
-	if len(c.wbuf) > slowHardFactor*max || now.Sub(c.overSince) > slowGrace {
+	if c.outBytes > slowHardFactor*max || now.Sub(c.overSince) > slowGrace {
 		c.slow = true
 		return true
 	}
@@ -312,7 +326,8 @@ func (c *conn) slowConsumer() {
 // auto-ack subscriptions once their messages are written.
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
-	var spare []byte
+	var buf []byte
+	var items, spare []outItem
 	var owed []*backend.Subscription
 	var amounts []int
 	var hb *time.Timer
@@ -323,8 +338,8 @@ func (c *conn) writeLoop() {
 		case <-hbC:
 		}
 		c.wmu.Lock()
-		buf := c.wbuf
-		c.wbuf = spare[:0]
+		items, c.out = c.out, spare[:0]
+		c.outBytes = 0
 		owed, amounts = owed[:0], amounts[:0]
 		for _, s := range c.credits {
 			owed = append(owed, s.owedTo)
@@ -339,6 +354,16 @@ func (c *conn) writeLoop() {
 			hbC = hb.C
 		}
 		c.wmu.Unlock()
+		buf = buf[:0]
+		for i := range items {
+			if it := &items[i]; it.raw != nil {
+				buf = append(buf, it.raw...)
+			} else {
+				buf = c.appendMessage(buf, it.d, it.s)
+			}
+		}
+		clear(items)
+		spare = items[:0]
 		if len(buf) == 0 && hb != nil && !closed {
 			buf = wire.AppendHeartbeat(buf)
 		}
@@ -347,7 +372,7 @@ func (c *conn) writeLoop() {
 			if _, err := c.nc.Write(buf); err != nil {
 				c.wmu.Lock()
 				c.wclosed = true
-				c.wbuf = nil
+				c.out, c.outBytes = nil, 0
 				c.wmu.Unlock()
 				c.nc.Close()
 				return
@@ -356,15 +381,13 @@ func (c *conn) writeLoop() {
 				hb.Reset(c.hbSend)
 			}
 			c.wmu.Lock()
-			if len(c.wbuf) <= c.srv.opts.MaxPendingBytes {
+			if c.outBytes <= c.srv.opts.MaxPendingBytes {
 				c.overSince = time.Time{} // the reader keeps up
 			}
 			c.wmu.Unlock()
 		}
-		if cap(buf) <= 1<<20 {
-			spare = buf[:0]
-		} else {
-			spare = nil // don't hold on to a burst's buffer
+		if cap(buf) > 1<<20 {
+			buf = nil // don't hold on to a burst's buffer
 		}
 		for i, s := range owed {
 			s.AddCredit(amounts[i])
@@ -372,7 +395,7 @@ func (c *conn) writeLoop() {
 		}
 		if closed {
 			c.wmu.Lock()
-			empty := len(c.wbuf) == 0
+			empty := len(c.out) == 0
 			c.wmu.Unlock()
 			if empty {
 				if hb != nil {

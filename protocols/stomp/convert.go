@@ -171,8 +171,8 @@ func repeated(h *frame.Header, i int, k string) bool {
 }
 
 // appendMessage encodes the MESSAGE frame of d for subscription sub onto
-// buf, for the connection's version. It runs on broker goroutines (from
-// Deliver) with the queue lock held; it allocates only to grow buf.
+// buf, for the connection's version. The writer goroutine calls it, with no
+// lock held; it allocates only to grow buf.
 func (c *conn) appendMessage(buf []byte, d backend.Delivery, sub *subState) []byte {
 	m := d.Msg
 	v := c.version

@@ -6,7 +6,8 @@
 // Each connection has one reader goroutine, which handles frames in order,
 // and one writer goroutine, which writes everything queued for the
 // connection in one write per wake-up. Deliveries arrive on the broker's
-// goroutines and are encoded straight into the outbound buffer.
+// goroutines and are queued as they are; the writer encodes them, so the
+// queue's lock is held only to hand them over.
 //
 // Lock order: backend queue locks, then conn.wmu.
 package stomp

@@ -435,10 +435,11 @@ func (c *conn) onAck(f *frame.Frame, ack bool) *frameError {
 		for _, tag := range tags {
 			_ = tx.Settle(s.sub, tag, o)
 		}
-	} else {
-		_ = s.sub.SettleMany(tags, o)
+		// ActiveMQ gives prefetch credit back for acks in a transaction.
+		s.sub.AddCredit(len(tags))
+		return nil
 	}
-	s.sub.AddCredit(len(tags))
+	_ = s.sub.SettleAndCredit(tags, o, len(tags))
 	return nil
 }
 

@@ -60,8 +60,8 @@ type subState struct {
 }
 
 // Deliver implements backend.Sink. It runs on a broker goroutine with the
-// queue lock held: it records the delivery and encodes the MESSAGE frame
-// into the connection's outbound buffer.
+// queue lock held: it records the delivery and queues it for the writer,
+// which encodes the MESSAGE frame.
 func (s *subState) Deliver(d backend.Delivery) {
 	if s.mode != ackAuto {
 		s.amu.Lock()
@@ -77,8 +77,9 @@ func (s *subState) Deliver(d backend.Delivery) {
 		c.wmu.Unlock()
 		return
 	}
-	before := len(c.wbuf)
-	c.wbuf = c.appendMessage(c.wbuf, d, s)
+	before := c.outBytes
+	c.out = append(c.out, outItem{d: d, s: s})
+	c.outBytes += deliverySize(d)
 	if s.mode == ackAuto {
 		s.owed++
 		s.owedTo = d.Sub
