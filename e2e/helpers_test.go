@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -182,8 +183,25 @@ func (b *broker) dial(t testing.TB, opts ...func(*stomp.Conn) error) *stomp.Conn
 func (b *broker) tryDial(opts ...func(*stomp.Conn) error) (*stomp.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	all := append([]func(*stomp.Conn) error{stomp.ConnOpt.Logger(quietLogger{})}, opts...)
+	all := append([]func(*stomp.Conn) error{stomp.ConnOpt.Logger(quietLogger{}),
+		stomp.ConnOpt.UnsubscribeReceiptTimeout(unsubscribeWait)}, opts...)
 	return stomp.DialWithContext(ctx, "tcp", b.addr, all...)
+}
+
+// unsubscribeWait bounds go-stomp's wait for the RECEIPT of UNSUBSCRIBE
+// (see unsubscribe).
+const unsubscribeWait = 2 * time.Second
+
+// unsubscribe sends UNSUBSCRIBE for s. go-stomp v3.1.3 waits for the
+// RECEIPT on a sync.Cond that it waits on from a second goroutine, so a
+// RECEIPT that comes back fast can be missed (a client bug, seen under
+// load): a receipt timeout is tolerated here, because the broker handles a
+// connection's frames in order and the test's next frames show the effect.
+func unsubscribe(t testing.TB, s *stomp.Subscription, opts ...func(*frame.Frame) error) {
+	t.Helper()
+	if err := s.Unsubscribe(opts...); err != nil && !errors.Is(err, stomp.ErrUnsubscribeReceiptTimeout) {
+		t.Fatalf("UNSUBSCRIBE: %v", err)
+	}
 }
 
 // subscribe subscribes c and waits (with a barrier) until the broker has

@@ -339,9 +339,7 @@ func TestQueueRedeliveryToAnotherConsumer(t *testing.T) {
 		},
 		"TCP close": func(_ *testing.T, c *stomp.Conn, _ *stomp.Subscription) { c.MustDisconnect() },
 		"UNSUBSCRIBE": func(t *testing.T, _ *stomp.Conn, s *stomp.Subscription) {
-			if err := s.Unsubscribe(); err != nil {
-				t.Fatal(err)
-			}
+			unsubscribe(t, s)
 		},
 	}
 	for name, leave := range ways {

@@ -134,9 +134,7 @@ func TestTopicDurableUnsubscribe(t *testing.T) {
 	prod := b.dial(t)
 	c := b.dial(t, clientID(id))
 	s := subscribe(t, c, topic, stomp.AckClientIndividual, durableName(name))
-	if err := s.Unsubscribe(durableName(name)); err != nil {
-		t.Fatalf("UNSUBSCRIBE: %v", err)
-	}
+	unsubscribe(t, s, durableName(name))
 	if err := c.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
