@@ -71,6 +71,21 @@ type STOMPConfig struct {
 type AMQPConfig struct {
 	// Listen is the TCP listen address as host:port; "" disables AMQP.
 	Listen string `mapstructure:"listen"`
+	// MaxFrameSize is the largest AMQP frame accepted, announced in open.
+	MaxFrameSize ByteSize `mapstructure:"max_frame_size"`
+	// MaxMessageSize is the largest message accepted, all its transfers
+	// together.
+	MaxMessageSize ByteSize `mapstructure:"max_message_size"`
+	// IdleTimeout is announced in open; a silent peer is closed after it.
+	// 0 disables it.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// ConnectTimeout bounds the protocol headers, SASL and open.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// LinkCredit is the credit granted to each client sender link.
+	LinkCredit int `mapstructure:"link_credit"`
+	// MaxPendingBytes is how many outbound bytes may queue for one
+	// connection before it is cut off as a slow consumer.
+	MaxPendingBytes ByteSize `mapstructure:"max_pending_bytes"`
 }
 
 // AdminConfig configures the admin and health HTTP server.
@@ -182,7 +197,15 @@ func Default() *Config {
 			Prefetch:        1000,
 			MaxPendingBytes: 64 * MiB,
 		},
-		AMQP:  AMQPConfig{Listen: ":5672"},
+		AMQP: AMQPConfig{
+			Listen:          ":5672",
+			MaxFrameSize:    256 * KiB,
+			MaxMessageSize:  64 * MiB,
+			IdleTimeout:     60 * time.Second,
+			ConnectTimeout:  10 * time.Second,
+			LinkCredit:      1000,
+			MaxPendingBytes: 64 * MiB,
+		},
 		Admin: AdminConfig{Listen: ":8161"},
 		Store: StoreConfig{
 			Type: StoreDisk,

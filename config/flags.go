@@ -24,8 +24,14 @@ var help = map[string]string{
 	"stomp.prefetch":          "Default prefetch (activemq.prefetchSize) of a STOMP subscription; 1 to 1000000.",
 	"stomp.max_pending_bytes": "Outbound bytes queued for one connection before it is cut off as a slow consumer; at least 64KiB.",
 
-	"amqp.listen":  `AMQP 1.0 listen address as host:port; "" disables AMQP (the AMQP front-end is not built yet).`,
-	"admin.listen": `Admin and health HTTP listen address as host:port; "" disables it.`,
+	"amqp.listen":            `AMQP 1.0 listen address as host:port; "" disables AMQP.`,
+	"amqp.max_frame_size":    "Largest AMQP 1.0 frame accepted, announced in open; 512B to 16MiB.",
+	"amqp.max_message_size":  "Largest AMQP 1.0 message accepted, all its transfers together; 1KiB to 2GiB.",
+	"amqp.idle_timeout":      "AMQP idle-time-out announced in open: a silent peer is closed after it; 0 disables it.",
+	"amqp.connect_timeout":   "An AMQP connection that has not finished its headers, SASL and open within this is closed.",
+	"amqp.link_credit":       "Credit granted to each AMQP sender link of a client, topped up as messages arrive; 1 to 1000000.",
+	"amqp.max_pending_bytes": "Outbound bytes queued for one AMQP connection before it is cut off as a slow consumer; at least 64KiB.",
+	"admin.listen":           `Admin and health HTTP listen address as host:port; "" disables it.`,
 
 	"store.type":                "Where persistent messages are kept: memory, disk or redis (redis is not available in this build yet).",
 	"store.disk.fsync":          "When the disk journal is flushed to disk: always (before a write is acknowledged), interval (every fsync_interval) or never (left to the operating system).",

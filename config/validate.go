@@ -94,6 +94,20 @@ func (c *Config) Validate() error {
 	if c.Broker.MaxRedeliveries < -1 {
 		v.add("broker.max_redeliveries", "%d is not allowed; use -1 for unlimited, or 0 or more", c.Broker.MaxRedeliveries)
 	}
+	v.sizeRange("amqp.max_frame_size", c.AMQP.MaxFrameSize, 512, 16*MiB)
+	v.sizeRange("amqp.max_message_size", c.AMQP.MaxMessageSize, KiB, 2*GiB)
+	if c.AMQP.IdleTimeout < 0 {
+		v.add("amqp.idle_timeout", "%s is negative; use 0 to disable it", c.AMQP.IdleTimeout)
+	}
+	if c.AMQP.ConnectTimeout <= 0 {
+		v.add("amqp.connect_timeout", "%s must be more than 0", c.AMQP.ConnectTimeout)
+	}
+	if c.AMQP.LinkCredit < 1 || c.AMQP.LinkCredit > 1000000 {
+		v.add("amqp.link_credit", "%d is out of range; use 1 to 1000000", c.AMQP.LinkCredit)
+	}
+	if c.AMQP.MaxPendingBytes < 64*KiB {
+		v.add("amqp.max_pending_bytes", "%s is too small; use at least 64KiB", c.AMQP.MaxPendingBytes)
+	}
 	if c.Broker.MaxGroups < 0 {
 		v.add("broker.max_groups", "%d is negative; use 0 for no limit", c.Broker.MaxGroups)
 	}

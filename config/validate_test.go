@@ -97,7 +97,9 @@ func TestValidateReportsEverything(t *testing.T) {
 		"stomp.max_frame_size", "stomp.max_headers", "stomp.max_header_size",
 		"stomp.connect_timeout", "stomp.prefetch", "stomp.max_pending_bytes",
 		"store.type", "store.disk.fsync", "store.disk.fsync_interval", "store.disk.segment_size",
-		"broker.dlq", "broker.topic_max_pending",
+		"broker.dlq",
+		"amqp.max_frame_size", "amqp.max_message_size", "amqp.connect_timeout", "amqp.link_credit", "amqp.max_pending_bytes",
+		"broker.topic_max_pending",
 		"log.level", "log.format", "shutdown.timeout",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {

@@ -199,7 +199,7 @@ const unsubscribeWait = 2 * time.Second
 // connection's frames in order and the test's next frames show the effect.
 func unsubscribe(t testing.TB, s *stomp.Subscription, opts ...func(*frame.Frame) error) {
 	t.Helper()
-	if err := s.Unsubscribe(opts...); err != nil && !errors.Is(err, stomp.ErrUnsubscribeReceiptTimeout) {
+	if err := s.Unsubscribe(opts...); err != nil && !errors.Is(err, &stomp.ErrUnsubscribeReceiptTimeout) {
 		t.Fatalf("UNSUBSCRIBE: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mqgate/mqgate/backend"
 	"github.com/mqgate/mqgate/backend/store"
 	"github.com/mqgate/mqgate/config"
+	"github.com/mqgate/mqgate/protocols/amqp"
 	"github.com/mqgate/mqgate/protocols/stomp"
 	"github.com/mqgate/mqgate/protocols/stomp/wire"
 )
@@ -37,7 +38,9 @@ type Gateway struct {
 	stomp  *stomp.Server
 	admin  *http.Server
 
+	amqp    *amqp.Server
 	stompLn net.Listener
+	amqpLn  net.Listener
 	adminLn net.Listener
 	wg      sync.WaitGroup
 	ready   chan struct{}
@@ -96,6 +99,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	if err := g.listen(); err != nil {
 		g.closeListeners()
+		if g.stomp != nil {
+			_ = g.stomp.Close(ctx)
+		}
+		_ = g.closeAMQP(ctx)
+		g.wg.Wait()
 		g.broker.Close()
 		return err
 	}
@@ -150,7 +158,8 @@ func (g *Gateway) serve(fn func() error, name string) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		if err := fn(); err != nil && !errors.Is(err, stomp.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+		if err := fn(); err != nil && !errors.Is(err, stomp.ErrServerClosed) && !errors.Is(err, amqp.ErrServerClosed) &&
+			!errors.Is(err, http.ErrServerClosed) {
 			g.log.Error().Err(err).Str("listener", name).Msg("listener stopped")
 		}
 	}()
@@ -213,6 +222,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 func (g *Gateway) closeListeners() {
 	if g.stompLn != nil && g.stomp == nil {
 		g.stompLn.Close()
+	}
+	if g.amqpLn != nil && g.amqp == nil {
+		g.amqpLn.Close()
 	}
 	if g.adminLn != nil && g.admin == nil {
 		g.adminLn.Close()

@@ -1,0 +1,254 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mqgate/mqgate/backend"
+	"github.com/mqgate/mqgate/protocols/amqp/wire"
+)
+
+// SASL mechanisms the server can offer. Credentials are not checked yet:
+// PLAIN accepts any user name and password.
+const (
+	MechPLAIN     = "PLAIN"
+	MechANONYMOUS = "ANONYMOUS"
+)
+
+// Options configure the AMQP front-end. The gateway fills them from config;
+// zero values take the defaults documented on each field.
+type Options struct {
+	// MaxFrameSize is the largest frame accepted, announced in open
+	// (default 256 KiB; at least 512, AMQP 1.0 §2.7.1). It also bounds the
+	// frames read before open, which the spec limits to 512 bytes: real
+	// clients send larger opens.
+	MaxFrameSize uint32
+	// ChannelMax is the highest channel (session) number accepted (default
+	// 1023).
+	ChannelMax uint16
+	// HandleMax is the highest link handle accepted per session (default
+	// 4095).
+	HandleMax uint32
+	// IdleTimeout is announced in open: a peer that sends nothing for this
+	// long is closed with amqp:resource-limit-exceeded (default 60s;
+	// negative disables it). Empty frames are sent at half the peer's
+	// idle-time-out whatever this is.
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds the protocol headers, SASL and open (default
+	// 10s).
+	ConnectTimeout time.Duration
+	// MaxPendingBytes caps one connection's outbound queue, deliveries
+	// held back by the peer's session window included: past it the
+	// connection is a slow consumer and is closed (default 64 MiB).
+	MaxPendingBytes int
+	// MaxMessageSize bounds one incoming message, all its transfers
+	// together; announced as the receiving links' max-message-size
+	// (default 64 MiB).
+	MaxMessageSize uint64
+	// LinkCredit is the credit granted to each client sender link and
+	// topped up as deliveries arrive (default 1000).
+	LinkCredit uint32
+	// SessionWindow is the incoming-window of each session, in transfer
+	// frames (default 4096).
+	SessionWindow uint32
+	// MaxPendingPublishes: while a connection has this many publishes
+	// waiting for the store, its sender links get no more credit
+	// (default 4096).
+	MaxPendingPublishes int
+	// ContainerID is announced in open (default the broker's node ID).
+	ContainerID string
+	// ServerName is the product connection property, e.g. "mqgate"
+	// (default "mqgate"); Version is the version property ("" omits it).
+	ServerName string
+	Version    string
+	// SASLMechanisms are offered in this order (default PLAIN, ANONYMOUS);
+	// an empty list after defaults means SASL is refused and clients must
+	// send the AMQP header directly.
+	SASLMechanisms []string
+	Logger         zerolog.Logger
+}
+
+func (o *Options) setDefaults(b *backend.Broker) {
+	if o.MaxFrameSize == 0 {
+		o.MaxFrameSize = 256 << 10
+	}
+	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
+	if o.ChannelMax == 0 {
+		o.ChannelMax = 1023
+	}
+	if o.HandleMax == 0 {
+		o.HandleMax = 4095
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 64 << 20
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = 64 << 20
+	}
+	if o.LinkCredit == 0 {
+		o.LinkCredit = 1000
+	}
+	if o.SessionWindow == 0 {
+		o.SessionWindow = 4096
+	}
+	if o.MaxPendingPublishes <= 0 {
+		o.MaxPendingPublishes = 4096
+	}
+	if o.ContainerID == "" {
+		o.ContainerID = b.NodeID()
+	}
+	if o.ServerName == "" {
+		o.ServerName = "mqgate"
+	}
+	if o.SASLMechanisms == nil {
+		o.SASLMechanisms = []string{MechPLAIN, MechANONYMOUS}
+	}
+}
+
+// Server serves AMQP 1.0 connections on listeners, for one broker.
+type Server struct {
+	b    *backend.Broker
+	opts Options
+	log  zerolog.Logger
+
+	connSeq atomic.Uint64
+	boot    string
+
+	mu sync.Mutex
+	// Guarded by mu.
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server for b.
+func NewServer(b *backend.Broker, opts Options) *Server {
+	opts.setDefaults(b)
+	return &Server{
+		b:         b,
+		opts:      opts,
+		log:       opts.Logger,
+		boot:      strconv.FormatInt(time.Now().UnixMilli(), 36),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("amqp: server closed")
+
+// Serve accepts connections on l until Close; it always closes l.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer l.Close()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn().Err(err).Dur("retry_in", delay).Msg("accept failed")
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.ServeConn(nc)
+	}
+}
+
+// ServeConn serves one already-accepted connection (tests, WebSocket) on a
+// new goroutine and returns at once.
+func (s *Server) ServeConn(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	c := newConn(s, nc, s.connSeq.Add(1))
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Close stops accepting, stops reading from every connection, lets work in
+// flight finish (pending publishes stored and their dispositions written),
+// closes each connection with amqp:connection:forced, and waits for them
+// until ctx ends; then it cuts the sockets that remain.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
