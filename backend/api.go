@@ -1,6 +1,10 @@
 package backend
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mqgate/mqgate/backend/store"
+)
 
 // Sink receives a subscription's deliveries. Protocol sessions and network
 // bridges implement it.
@@ -95,6 +99,9 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrUnknownDelivery: a settlement names a tag that is not outstanding.
 	ErrUnknownDelivery = errors.New("unknown delivery")
+	// ErrStoreFull: the store reached its size limit; the message was not
+	// accepted (store.ErrFull, for front-ends, which do not import stores).
+	ErrStoreFull = store.ErrFull
 	// ErrNotOwner: a temporary destination used by a connection that does
 	// not own it for consumption.
 	ErrNotOwner = errors.New("temporary destination belongs to another connection")

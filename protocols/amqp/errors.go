@@ -3,7 +3,6 @@ package amqp
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/mqgate/mqgate/backend"
 	"github.com/mqgate/mqgate/backend/selector"
@@ -84,7 +83,7 @@ func brokerError(err error) *wire.Error {
 // (backend/store.ErrFull). The layer rules keep protocols from importing
 // backend/store, and the core does not re-export the sentinel yet, so it
 // is recognised by its text until backend has an ErrStoreFull.
-func isStoreFull(err error) bool { return strings.Contains(err.Error(), "store full") }
+func isStoreFull(err error) bool { return errors.Is(err, backend.ErrStoreFull) }
 
 // describe formats an error description.
 func describe(format string, args ...any) string { return fmt.Sprintf(format, args...) }
