@@ -2,17 +2,15 @@ package amqp
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/mqgate/mqgate/backend"
 	"github.com/mqgate/mqgate/protocols/amqp/wire"
+	"github.com/mqgate/mqgate/protocols/netserve"
 )
 
 // SASL mechanisms the server can offer. Credentials are not checked yet:
@@ -124,131 +122,42 @@ type Server struct {
 	opts Options
 	log  zerolog.Logger
 
-	connSeq atomic.Uint64
-	boot    string
+	boot string
 
-	mu sync.Mutex
-	// Guarded by mu.
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closing   bool
-	wg        sync.WaitGroup
+	set *netserve.Set
 }
 
 // NewServer returns a server for b.
 func NewServer(b *backend.Broker, opts Options) *Server {
 	opts.setDefaults(b)
-	return &Server{
-		b:         b,
-		opts:      opts,
-		log:       opts.Logger,
-		boot:      strconv.FormatInt(time.Now().UnixMilli(), 36),
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
+	s := &Server{
+		b:    b,
+		opts: opts,
+		log:  opts.Logger,
+		boot: strconv.FormatInt(time.Now().UnixMilli(), 36),
 	}
+	s.set = netserve.New(opts.Logger, func(nc net.Conn, n uint64) netserve.Conn { return newConn(s, nc, n) })
+	return s
 }
 
 // ErrServerClosed is returned by Serve after Close.
-var ErrServerClosed = errors.New("amqp: server closed")
+var ErrServerClosed = netserve.ErrServerClosed
 
 // Serve accepts connections on l until Close; it always closes l.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer l.Close()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn().Err(err).Dur("retry_in", delay).Msg("accept failed")
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		s.ServeConn(nc)
-	}
-}
+func (s *Server) Serve(l net.Listener) error { return s.set.Serve(l) }
 
 // ServeConn serves one already-accepted connection (tests, WebSocket) on a
 // new goroutine and returns at once.
-func (s *Server) ServeConn(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	c := newConn(s, nc, s.connSeq.Add(1))
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-}
+func (s *Server) ServeConn(nc net.Conn) { s.set.ServeConn(nc) }
 
 // Connections returns the number of open connections.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Connections() int { return s.set.Connections() }
 
 // Close stops accepting, stops reading from every connection, lets work in
-// flight finish (pending publishes stored and their dispositions written),
-// closes each connection with amqp:connection:forced, and waits for them
-// until ctx ends; then it cuts the sockets that remain.
-func (s *Server) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.shutdown()
-	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		for _, c := range conns {
-			c.nc.Close()
-		}
-		<-done
-		return ctx.Err()
-	}
-}
+// flight finish until ctx ends, then closes every connection.
+func (s *Server) Close(ctx context.Context) error { return s.set.Close(ctx) }
+
+// Serve, Shutdown and Abort make a conn a netserve.Conn.
+func (c *conn) Serve()    { c.serve() }
+func (c *conn) Shutdown() { c.shutdown() }
+func (c *conn) Abort()    { c.nc.Close() }
