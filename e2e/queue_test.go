@@ -366,6 +366,9 @@ func TestQueueRedeliveryToAnotherConsumer(t *testing.T) {
 				if got := m.Header.Get("redelivered"); got != "true" {
 					t.Errorf("%s: redelivered %q, want true", w, got)
 				}
+				if got := m.Header.Get("JMSXDeliveryCount"); got != "2" {
+					t.Errorf("%s: JMSXDeliveryCount %q, want 2", w, got)
+				}
 				if got := m.Header.Get("message-id"); got != ids[i] {
 					t.Errorf("%s: message-id %q, want the original %q", w, got, ids[i])
 				}

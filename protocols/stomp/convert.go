@@ -197,7 +197,10 @@ func (c *conn) appendMessage(buf []byte, d backend.Delivery, sub *subState) []by
 		buf = append(buf, "persistent:true\n"...)
 	}
 	if d.Redelivered() {
-		buf = append(buf, "redelivered:true\n"...)
+		// JMSXDeliveryCount as JMS counts it: this delivery included.
+		buf = append(buf, "redelivered:true\nJMSXDeliveryCount:"...)
+		buf = strconv.AppendUint(buf, uint64(d.Count)+1, 10)
+		buf = append(buf, '\n')
 	}
 	if d.FirstForGroup {
 		buf = append(buf, "JMSXGroupFirstForConsumer:true\n"...)
