@@ -58,6 +58,7 @@ type Broker struct {
 	topics    map[Destination]*topic
 	durables  map[string]*queue      // by durableStoreName
 	temps     map[Destination]string // temp destination -> owner
+	wildcards []*topic               // topics whose names are wildcard patterns
 	clientIDs map[string]struct{}
 	closed    bool
 
@@ -172,6 +173,9 @@ func (b *Broker) topicLocked(d Destination) *topic {
 	if !ok {
 		t = &topic{dest: d}
 		b.topics[d] = t
+		if d.Kind == Topic && isWildcard(d.Name) {
+			b.wildcards = append(b.wildcards, t)
+		}
 	}
 	return t
 }
@@ -242,11 +246,13 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 	key := m.Dest
 	var q *queue
 	var t *topic
+	var wild []*topic
 	switch m.Dest.Kind {
 	case Queue, TempQueue:
 		q = b.queues[key]
 	case Topic, TempTopic:
 		t = b.topics[key]
+		wild = b.wildcardTopicsLocked(key)
 	default:
 		b.mu.RUnlock()
 		return recs, nil, fmt.Errorf("%w: no destination", ErrBadDestination)
@@ -267,7 +273,7 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 	}
 	b.prepare(m)
 	if t != nil {
-		return b.routeTopic(t, m, recs)
+		return b.routeTopic(t, wild, m, recs)
 	}
 	if m.Persistent && q.storeName != "" && b.store != nil {
 		e := &entry{msg: m, stored: true}

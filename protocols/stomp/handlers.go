@@ -202,10 +202,37 @@ func (c *conn) ensureTemp(d backend.Destination) error {
 	return nil
 }
 
+// onSend publishes a SEND. A destination list separated by commas
+// ("/queue/a,/topic/b") is an ActiveMQ composite destination: each member
+// gets its own copy.
 func (c *conn) onSend(f *frame.Frame) *frameError {
-	d, own, ferr := c.destination(f)
-	if ferr != nil {
-		return ferr
+	raw := f.Header.Get(frame.Destination)
+	names := []string{raw}
+	if strings.IndexByte(raw, ',') >= 0 {
+		names = strings.Split(raw, ",")
+	}
+	var txn *backend.Tx
+	if txid, ok := f.Header.Contains(frame.Transaction); ok {
+		if txn, ok = c.txs[txid]; !ok {
+			return errorf("transaction " + strconv.Quote(txid) + " is not active")
+		}
+	}
+	for _, name := range names {
+		if ferr := c.sendOne(f, strings.TrimSpace(name), txn); ferr != nil {
+			return ferr
+		}
+	}
+	return nil
+}
+
+// sendOne publishes f to one destination, within txn if it is not nil.
+func (c *conn) sendOne(f *frame.Frame, name string, txn *backend.Tx) *frameError {
+	if name == "" {
+		return errorf(f.Command + " frame has no destination header")
+	}
+	d, own, err := c.parseDest(name)
+	if err != nil {
+		return errorf(err.Error())
 	}
 	if own {
 		if err := c.ensureTemp(d); err != nil {
@@ -216,12 +243,8 @@ func (c *conn) onSend(f *frame.Frame) *frameError {
 	if err != nil {
 		return errorf(err.Error())
 	}
-	if txid, ok := f.Header.Contains(frame.Transaction); ok {
-		tx, ok := c.txs[txid]
-		if !ok {
-			return errorf("transaction " + strconv.Quote(txid) + " is not active")
-		}
-		if err := tx.Publish(m); err != nil {
+	if txn != nil {
+		if err := txn.Publish(m); err != nil {
 			return errorf(err.Error())
 		}
 		return nil
@@ -230,7 +253,7 @@ func (c *conn) onSend(f *frame.Frame) *frameError {
 	if err := c.b.PublishAsync(m, c.publishDone); err != nil {
 		c.publishDone(nil)
 		if errors.Is(err, backend.ErrNoDestination) {
-			return errorf("cannot publish to a deleted destination: " + f.Header.Get(frame.Destination))
+			return errorf("cannot publish to a deleted destination: " + name)
 		}
 		return errorf(err.Error())
 	}
