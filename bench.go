@@ -28,7 +28,8 @@ type benchConfig struct {
 	topic        bool
 	rate         float64       // total msgs/s; 0 = full speed
 	idleTimeout  time.Duration // give up after this long without progress
-	client       string        // "lean" or "go-stomp"
+	client       string        // "lean" or "go-stomp"; "go-amqp" with protocol amqp
+	protocol     string        // "stomp" (or "") or "amqp"
 }
 
 // benchSender is one producer connection, used by one goroutine.
@@ -238,6 +239,9 @@ func splitQuota(total int64, n, i int) int64 {
 // far as sending, together with an error if something failed.
 func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 	dest := uniqueDestination(cfg.topic)
+	if cfg.protocol == "amqp" {
+		dest = amqpAddress(dest)
+	}
 	res := &benchResult{
 		URL: cfg.url, Destination: dest, Client: cfg.client, Mode: "queue",
 		Producers: cfg.producers, Consumers: cfg.consumers, Size: cfg.size,
@@ -267,7 +271,9 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 	for i := 0; i < cfg.consumers; i++ {
 		var r benchReceiver
 		var err error
-		if cfg.client == "go-stomp" {
+		if cfg.protocol == "amqp" {
+			r, err = newAMQPReceiver(ctx, cfg, dest, i)
+		} else if cfg.client == "go-stomp" {
 			r, err = newGoStompReceiver(ctx, cfg, dest, i)
 		} else {
 			r, err = newLeanReceiver(ctx, cfg, dest, i)
@@ -280,7 +286,9 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 	for i := 0; i < cfg.producers; i++ {
 		var s benchSender
 		var err error
-		if cfg.client == "go-stomp" {
+		if cfg.protocol == "amqp" {
+			s, err = newAMQPSender(ctx, cfg, dest, body, i)
+		} else if cfg.client == "go-stomp" {
 			s, err = newGoStompSender(ctx, cfg, dest, body, i)
 		} else {
 			s, err = newLeanSender(ctx, cfg, dest, body, i)

@@ -33,6 +33,7 @@ type benchOptions struct {
 	idleTimeout  time.Duration
 	json         bool
 	client       string
+	protocol     string
 }
 
 func newBenchCmd() *cobra.Command { return newBenchCommand(&benchOptions{}) }
@@ -55,7 +56,8 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 		Example: "  mqgate bench --url tcp://127.0.0.1:61613 -p 4 -c 4 -n 200000\n" +
 			"  mqgate bench --persistent --receipt-every 100 -n 20000\n" +
 			"  mqgate bench --topic -p 1 -c 4 -n 100000\n" +
-			"  mqgate bench --rate 5000 --duration 10s --warmup 2s --json",
+			"  mqgate bench --rate 5000 --duration 10s --warmup 2s --json\n" +
+			"  mqgate bench --protocol amqp --url amqp://127.0.0.1:5672 -p 4 -c 4",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.config(cmd)
@@ -84,6 +86,7 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 15*time.Second, "give up when nothing is sent or received for this long")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.StringVar(&o.client, "client", "lean", "STOMP client: lean (pipelined, batched flushes) or go-stomp (github.com/go-stomp/stomp, for comparison)")
+	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol: stomp, or amqp (AMQP 1.0 via github.com/Azure/go-amqp; --url amqp://host:port, default port 5672)")
 	return cmd
 }
 
@@ -93,7 +96,36 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 
-	t, err := o.conn.resolve()
+	var t stompTarget
+	var err error
+	client, reportURL := o.client, o.conn.URL
+	switch o.protocol {
+	case "stomp":
+		t, err = o.conn.resolve()
+		if err != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(o.conn.URL)), "amqp://") {
+			err = fmt.Errorf("%w (add --protocol amqp)", err)
+		}
+	case "amqp":
+		// --url defaults to a STOMP URL; without --url use AMQP's default port.
+		raw := o.conn.URL
+		if !fs.Changed("url") {
+			raw = "amqp://127.0.0.1:" + defaultAMQPPort
+		}
+		t, err = parseAMQPURL(raw)
+		reportURL = raw
+		if o.conn.Login != "" {
+			t.Login = o.conn.Login
+		}
+		if o.conn.Passcode != "" {
+			t.Passcode = o.conn.Passcode
+		}
+		if fs.Changed("client") {
+			bad("--client applies to --protocol stomp only")
+		}
+		client = benchAMQPClient
+	default:
+		err = fmt.Errorf("--protocol %q: expected stomp or amqp", o.protocol)
+	}
 	if err != nil {
 		return benchConfig{}, err
 	}
@@ -140,19 +172,19 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	if o.idleTimeout <= 0 {
 		bad("--idle-timeout must be positive, got %s", o.idleTimeout)
 	}
-	if o.client != "lean" && o.client != "go-stomp" {
+	if o.protocol == "stomp" && o.client != "lean" && o.client != "go-stomp" {
 		bad("--client %q: expected lean or go-stomp", o.client)
 	}
 	if len(problems) > 0 {
 		return benchConfig{}, errors.New(strings.Join(problems, "; "))
 	}
 	return benchConfig{
-		target: t, url: o.conn.URL,
+		target: t, url: reportURL,
 		producers: o.producers, consumers: o.consumers,
 		messages: messages, duration: o.duration, warmup: o.warmup,
 		size: o.size, persistent: o.persistent, receiptEvery: receiptEvery,
 		ack: o.ack, prefetch: o.prefetch, topic: o.topic, rate: o.rate,
-		idleTimeout: o.idleTimeout, client: o.client,
+		idleTimeout: o.idleTimeout, client: client, protocol: o.protocol,
 	}, nil
 }
 
