@@ -83,6 +83,18 @@ type SubscribeOptions struct {
 	// MaxRedeliveries overrides the broker's redelivery limit for this
 	// subscription when non-nil; -1 is unlimited.
 	MaxRedeliveries *int
+	// Browse reads a queue without consuming (ActiveMQ's queue browser):
+	// Subscribe hands the sink every message waiting now, in dispatch
+	// order and matching the selector, as deliveries that need no
+	// settlement, then calls BrowseDone if the sink has it. The returned
+	// subscription is already closed.
+	Browse bool
+}
+
+// BrowseDoner is implemented by sinks that want to know when a browse
+// (SubscribeOptions.Browse) has handed over every message.
+type BrowseDoner interface {
+	BrowseDone()
 }
 
 // Durable reports whether the options ask for a durable topic subscription.

@@ -352,6 +352,13 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 		}
 	}
 	s.q = q
+	if opts.Browse {
+		if q.sub != nil || opts.Dest.Kind.IsTopic() {
+			return nil, fmt.Errorf("%w: only queues can be browsed", ErrBadDestination)
+		}
+		q.browse(s)
+		return s, nil
+	}
 	if err := q.addConsumer(s); err != nil {
 		if s.topic != nil && q.sub == nil {
 			s.topic.remove(q)

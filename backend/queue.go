@@ -424,6 +424,40 @@ func (q *queue) addConsumer(s *Subscription) error {
 	return nil
 }
 
+// browse hands s a snapshot of the waiting messages without consuming
+// them, then marks s closed.
+func (q *queue) browse(s *Subscription) {
+	type item struct {
+		m     *Message
+		count uint32
+	}
+	var items []item
+	q.mu.Lock()
+	now := time.Now().UnixMilli()
+	add := func(e *entry) {
+		if e != nil && !e.msg.Expired(now) && s.matches(e) {
+			items = append(items, item{e.msg, e.deliveries})
+		}
+	}
+	for _, e := range q.redeliver {
+		add(e)
+	}
+	for p := len(q.ready) - 1; p >= 0; p-- {
+		f := &q.ready[p]
+		for _, e := range f.items[f.head:] {
+			add(e)
+		}
+	}
+	q.mu.Unlock()
+	s.closed = true
+	for i, it := range items {
+		s.sink.Deliver(Delivery{Msg: it.m, Sub: s, Tag: uint64(i + 1), Count: it.count})
+	}
+	if d, ok := s.sink.(BrowseDoner); ok {
+		d.BrowseDone()
+	}
+}
+
 // stats reports the queue's depth and consumers.
 func (q *queue) stats() (ready, inflight, consumers int) {
 	q.mu.Lock()

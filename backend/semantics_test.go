@@ -253,3 +253,37 @@ func TestConsumerCloseCountsTowardsDLQ(t *testing.T) {
 		t.Fatal("the per-subscription limit was not used")
 	}
 }
+
+// browseSink records a browse and its end.
+type browseSink struct {
+	chanSink
+	done chan struct{}
+}
+
+func (b browseSink) BrowseDone() { close(b.done) }
+
+func TestBrowseDoesNotConsume(t *testing.T) {
+	b := New(Options{MaxRedeliveries: -1})
+	defer b.Close()
+	for i, p := range []uint8{4, 9, 4} {
+		pubMsg(t, b, &Message{Dest: q("br"), Body: []byte(fmt.Sprint(i)), Priority: p, Props: []Prop{{"k", fmt.Sprint(i)}}})
+	}
+	bs := browseSink{newSink(), make(chan struct{})}
+	if _, err := b.Subscribe(ctx, SubscribeOptions{Dest: q("br"), Browse: true, Selector: "k <> '2'"}, bs); err != nil {
+		t.Fatal(err)
+	}
+	<-bs.done
+	var got []string
+	for len(bs.chanSink) > 0 {
+		got = append(got, string((<-bs.chanSink).Msg.Body))
+	}
+	if fmt.Sprint(got) != "[1 0]" {
+		t.Fatalf("browsed %v, want [1 0] (priority order, selector applied)", got)
+	}
+	if r, i := b.QueueDepth(q("br")); r != 3 || i != 0 {
+		t.Fatalf("after a browse the queue holds %d+%d, want 3+0", r, i)
+	}
+	if _, err := b.Subscribe(ctx, SubscribeOptions{Dest: tp("t"), Browse: true}, bs); err == nil {
+		t.Fatal("browsing a topic was accepted")
+	}
+}

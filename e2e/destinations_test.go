@@ -39,3 +39,38 @@ func TestWildcardTopicSubscribe(t *testing.T) {
 		t.Fatalf("destination %q, want the concrete topic", got)
 	}
 }
+
+// TestQueueBrowser: SUBSCRIBE with browser:true gets the waiting messages
+// and then a MESSAGE with browser:end, and consumes nothing.
+func TestQueueBrowser(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	qn := uniq("browse")
+	want := publishN(t, b.dial(t), "/queue/"+qn, "b", 3)
+	r := dialRaw(t, b.addr)
+	r.connect("1.2")
+	r.send("SUBSCRIBE", "", "destination", "/queue/"+qn, "id", "br", "browser", "true")
+	for i := 0; ; {
+		f, beat, err := r.next(waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if beat {
+			continue
+		}
+		if f.Command != "MESSAGE" {
+			t.Fatalf("got %s", f)
+		}
+		if f.Value("browser") == "end" {
+			if i != len(want) {
+				t.Fatalf("browse ended after %d messages, want %d", i, len(want))
+			}
+			break
+		}
+		if i >= len(want) || string(f.Body) != want[i] {
+			t.Fatalf("browsed message %d is %q, want %q", i, f.Body, want)
+		}
+		i++
+	}
+	b.waitDepth(t, qn, 3, 0)
+}

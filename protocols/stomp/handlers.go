@@ -300,6 +300,11 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 		// compare numeric-looking strings as numbers.
 		SelectorConvertStrings: true,
 	}
+	if h.Get("browser") == "true" {
+		// ActiveMQ's queue browser: the waiting messages, then a MESSAGE
+		// with browser:end; nothing is consumed or acknowledged.
+		opts.Browse, opts.AutoAck, mode = true, true, ackAuto
+	}
 	if v, ok := h.Contains("activemq.maximumRedeliveries"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 {

@@ -3,6 +3,8 @@ package stomp
 import (
 	"sync"
 
+	"github.com/go-stomp/stomp/v3/frame"
+
 	"github.com/mqgate/mqgate/backend"
 )
 
@@ -94,6 +96,13 @@ func (s *subState) Deliver(d backend.Delivery) {
 	if over {
 		c.slowConsumer()
 	}
+}
+
+// BrowseDone implements backend.BrowseDoner: ActiveMQ ends a browse with
+// an empty MESSAGE carrying browser:end.
+func (s *subState) BrowseDone() {
+	s.c.queueFrame(frame.New("MESSAGE", frame.Subscription, s.id, frame.Destination, s.c.formatDest(s.dest),
+		frame.MessageId, "BrowseDone", "browser", "end"))
 }
 
 // has reports whether msgID waits for an ACK on s.
