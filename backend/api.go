@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"time"
 
 	"github.com/mqgate/mqgate/backend/store"
 )
@@ -83,6 +84,9 @@ type SubscribeOptions struct {
 	// MaxRedeliveries overrides the broker's redelivery limit for this
 	// subscription when non-nil; -1 is unlimited.
 	MaxRedeliveries *int
+	// RedeliveryDelay overrides the broker's redelivery delay for this
+	// subscription when non-nil.
+	RedeliveryDelay *time.Duration
 	// Browse reads a queue without consuming (ActiveMQ's queue browser):
 	// Subscribe hands the sink every message waiting now, in dispatch
 	// order and matching the selector, as deliveries that need no

@@ -36,6 +36,14 @@ type Options struct {
 	// has messages in flight, the table grows past the bound and a warning
 	// is logged. 0 is unlimited.
 	MaxGroups int
+	// RedeliveryDelay delays the redelivery of a failed delivery (NACK with
+	// requeue, a consumer gone, a rollback): 0 redelivers at once. Each
+	// further failure multiplies it by BackOffMultiplier (when > 1), up to
+	// MaxRedeliveryDelay (when > 0). Later messages may overtake a delayed
+	// one, as with ActiveMQ's redelivery plugin.
+	RedeliveryDelay    time.Duration
+	BackOffMultiplier  float64
+	MaxRedeliveryDelay time.Duration
 	// OnDemand, if set, is called (from the goroutine that changed it, with
 	// no broker lock held) when a destination's number of consumers changes.
 	OnDemand func(dest Destination, consumers int)
@@ -295,6 +303,10 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 		maxRedeliveries: b.opts.MaxRedeliveries}
 	if opts.MaxRedeliveries != nil {
 		s.maxRedeliveries = *opts.MaxRedeliveries
+	}
+	s.redeliveryDelay = b.opts.RedeliveryDelay
+	if opts.RedeliveryDelay != nil {
+		s.redeliveryDelay = *opts.RedeliveryDelay
 	}
 	if strings.TrimSpace(opts.Selector) != "" {
 		sel, err := selector.ParseWith(opts.Selector, selector.Options{ConvertStrings: opts.SelectorConvertStrings})

@@ -13,6 +13,7 @@ type entry struct {
 	msg        *Message
 	deliveries uint32 // times handed to a consumer
 	stored     bool   // an OpEnqueue record exists under the queue's storeName
+	notBefore  int64  // unix ms: a delayed redelivery waits until then
 }
 
 // maxSkip bounds how many waiting messages one dispatch pass looks past
@@ -55,6 +56,9 @@ type queue struct {
 	// Expired persistent messages on their way to the DLQ.
 	dead          []*entry
 	deadScheduled bool
+	// wakeAt is when the redispatch timer fires for delayed redeliveries
+	// (unix ms, 0 when none is set).
+	wakeAt int64
 }
 
 // readyLen returns the number of messages waiting. q.mu must be held.
@@ -141,6 +145,17 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 	skipped := 0
 	for i := 0; i < len(q.redeliver); {
 		e := q.redeliver[i]
+		if e.notBefore > 0 {
+			if now == 0 {
+				now = time.Now().UnixMilli()
+			}
+			if e.notBefore > now {
+				q.wakeLocked(e.notBefore)
+				i++
+				continue
+			}
+			e.notBefore = 0
+		}
 		if expired(e) {
 			q.redeliver = append(q.redeliver[:i], q.redeliver[i+1:]...)
 			recs = q.expireLocked(e, recs)
@@ -193,6 +208,24 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 		f.compact()
 	}
 	return recs
+}
+
+// wakeLocked arranges a dispatch at unix ms at (a delayed redelivery
+// comes due). q.mu must be held.
+func (q *queue) wakeLocked(at int64) {
+	if q.wakeAt != 0 && q.wakeAt <= at {
+		return
+	}
+	q.wakeAt = at
+	time.AfterFunc(time.Duration(at-time.Now().UnixMilli()+1)*time.Millisecond, func() {
+		q.mu.Lock()
+		if q.wakeAt == at {
+			q.wakeAt = 0
+		}
+		recs := q.dispatchLocked(nil)
+		q.mu.Unlock()
+		q.b.appendAsync(recs)
+	})
 }
 
 // chooseLocked picks the consumer for e, or nil if none may take it now;

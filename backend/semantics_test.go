@@ -287,3 +287,36 @@ func TestBrowseDoesNotConsume(t *testing.T) {
 		t.Fatal("browsing a topic was accepted")
 	}
 }
+
+func TestRedeliveryDelayWithBackOff(t *testing.T) {
+	const delay = 50 * time.Millisecond
+	b := New(Options{MaxRedeliveries: -1, RedeliveryDelay: delay, BackOffMultiplier: 2, MaxRedeliveryDelay: time.Second})
+	defer b.Close()
+	pub(t, b, q("d"), "x")
+	pub(t, b, q("d"), "later")
+	s, c := sub(t, b, SubscribeOptions{Dest: q("d"), Credit: 10})
+	first := c.next(t)
+	s.Settle(c.next(t).Tag, Accepted)
+	for i, want := range []time.Duration{delay, 2 * delay} {
+		failed := time.Now()
+		if err := s.Settle(first.Tag, Failed); err != nil {
+			t.Fatal(err)
+		}
+		first = c.next(t)
+		// Never earlier than the (backed-off) delay; later is load.
+		if got := time.Since(failed); got < want {
+			t.Fatalf("redelivery %d after %v, want at least %v", i+1, got, want)
+		}
+		if string(first.Msg.Body) != "x" || !first.Redelivered() {
+			t.Fatalf("got %q redelivered=%v", first.Msg.Body, first.Redelivered())
+		}
+	}
+	// The per-subscription override wins over an hour's broker default.
+	b2 := New(Options{MaxRedeliveries: -1, RedeliveryDelay: time.Hour})
+	defer b2.Close()
+	zero := time.Duration(0)
+	pub(t, b2, q("e"), "y")
+	s2, c2 := sub(t, b2, SubscribeOptions{Dest: q("e"), Credit: 10, RedeliveryDelay: &zero})
+	s2.Settle(c2.next(t).Tag, Failed)
+	c2.next(t)
+}

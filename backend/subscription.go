@@ -2,6 +2,7 @@ package backend
 
 import (
 	"slices"
+	"time"
 
 	"github.com/mqgate/mqgate/backend/selector"
 	"github.com/mqgate/mqgate/backend/store"
@@ -21,6 +22,8 @@ type Subscription struct {
 	sel *selector.Selector
 	// maxRedeliveries is the redelivery limit for s's deliveries.
 	maxRedeliveries int
+	// redeliveryDelay delays a failed delivery's redelivery.
+	redeliveryDelay time.Duration
 
 	// Guarded by q.mu.
 	credit   int
@@ -152,6 +155,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 			if s.overLimit(e) {
 				dead = append(dead, e)
 			} else {
+				s.delayLocked(e)
 				q.requeueLocked(e)
 			}
 		default: // Rejected
@@ -195,6 +199,7 @@ func (s *Subscription) Close() {
 		if s.overLimit(e) {
 			dead = append(dead, e)
 		} else {
+			s.delayLocked(e)
 			q.requeueLocked(e)
 		}
 	}
@@ -210,6 +215,26 @@ func (s *Subscription) Close() {
 		s.topic.remove(q)
 	}
 	s.b.demandChanged(s.opts.Dest, s.q, remaining)
+}
+
+// delayLocked sets when e, whose delivery failed, may be redelivered:
+// the redelivery delay, multiplied by the back-off for each earlier
+// failure, capped (ActiveMQ's RedeliveryPolicy). q.mu must be held.
+func (s *Subscription) delayLocked(e *entry) {
+	d := s.redeliveryDelay
+	if d <= 0 {
+		return
+	}
+	o := s.b.opts
+	if o.BackOffMultiplier > 1 {
+		for i := uint32(1); i < e.deliveries && d < o.MaxRedeliveryDelay; i++ {
+			d = time.Duration(float64(d) * o.BackOffMultiplier)
+		}
+	}
+	if o.MaxRedeliveryDelay > 0 {
+		d = min(d, o.MaxRedeliveryDelay)
+	}
+	e.notBefore = time.Now().Add(d).UnixMilli()
 }
 
 // overLimit reports whether e, whose delivery failed, has used up its

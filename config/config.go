@@ -128,6 +128,14 @@ type BrokerConfig struct {
 	// MaxGroups is how many message groups one queue tracks before it
 	// forgets idle ones (groups with no unacknowledged message).
 	MaxGroups int `mapstructure:"max_groups"`
+	// RedeliveryDelay delays the redelivery of a failed delivery; 0
+	// redelivers at once.
+	RedeliveryDelay time.Duration `mapstructure:"redelivery_delay"`
+	// BackOffMultiplier multiplies the delay for each further failure; 1
+	// keeps it constant.
+	BackOffMultiplier float64 `mapstructure:"backoff_multiplier"`
+	// MaxRedeliveryDelay caps the backed-off delay.
+	MaxRedeliveryDelay time.Duration `mapstructure:"max_redelivery_delay"`
 }
 
 // LogConfig configures logging.
@@ -217,10 +225,12 @@ func Default() *Config {
 			},
 		},
 		Broker: BrokerConfig{
-			DLQ:             "ActiveMQ.DLQ",
-			MaxRedeliveries: 6,
-			TopicMaxPending: 100000,
-			MaxGroups:       65536,
+			DLQ:                "ActiveMQ.DLQ",
+			MaxRedeliveries:    6,
+			TopicMaxPending:    100000,
+			MaxGroups:          65536,
+			BackOffMultiplier:  1,
+			MaxRedeliveryDelay: time.Minute,
 		},
 		Log: LogConfig{
 			Level:  LevelInfo,

@@ -39,10 +39,13 @@ var help = map[string]string{
 	"store.disk.max_size":       "Disk store size at which producers of persistent messages get an error; 0 means no limit.",
 	"store.disk.segment_size":   "Size of one disk journal segment file; 1MiB to 1GiB.",
 
-	"broker.dlq":               "Name of the dead-letter queue; not empty.",
-	"broker.max_redeliveries":  "Times a released message is redelivered before it goes to the dead-letter queue instead; -1 means unlimited.",
-	"broker.topic_max_pending": "Messages buffered for one non-durable topic subscriber before the oldest are dropped; at least 1.",
-	"broker.max_groups":        "Message groups one queue tracks before it forgets groups with no unacknowledged message; 0 means no limit.",
+	"broker.dlq":                  "Name of the dead-letter queue; not empty.",
+	"broker.max_redeliveries":     "Times a released message is redelivered before it goes to the dead-letter queue instead; -1 means unlimited.",
+	"broker.topic_max_pending":    "Messages buffered for one non-durable topic subscriber before the oldest are dropped; at least 1.",
+	"broker.redelivery_delay":     "Delay before a failed delivery (NACK with requeue, a consumer gone, a rollback) is redelivered; 0 redelivers at once.",
+	"broker.backoff_multiplier":   "Each further failure multiplies the redelivery delay by this; 1 keeps it constant, at least 1.",
+	"broker.max_redelivery_delay": "Longest redelivery delay the back-off reaches; more than 0.",
+	"broker.max_groups":           "Message groups one queue tracks before it forgets groups with no unacknowledged message; 0 means no limit.",
 
 	"log.level":  "Least severe log level written: trace, debug, info, warn or error.",
 	"log.format": "Log output format: auto (console on a terminal, JSON otherwise), console or json.",
@@ -78,6 +81,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.String(name, v, usage)
 		case int:
 			fs.Int(name, v, usage)
+		case float64:
+			fs.Float64(name, v, usage)
 		case time.Duration:
 			fs.Duration(name, v, usage)
 		case ByteSize:

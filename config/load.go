@@ -424,10 +424,33 @@ func decodeHook(_, to reflect.Type, data any) (any, error) {
 		return toByteSize(data)
 	case to.Kind() == reflect.Int:
 		return toInt(data)
+	case to.Kind() == reflect.Float64:
+		return toFloat(data)
 	case to.Kind() == reflect.String:
 		return toString(data)
 	}
 	return data, nil
+}
+
+// toFloat parses a number: a float or integer value, or a string.
+func toFloat(data any) (any, error) {
+	switch d := data.(type) {
+	case float64:
+		return d, nil
+	case float32:
+		return float64(d), nil
+	case string:
+		v, err := strconv.ParseFloat(strings.TrimSpace(d), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number; write one such as 2 or 1.5", d)
+		}
+		return v, nil
+	}
+	n, err := wholeNumber(data)
+	if err != nil {
+		return nil, err
+	}
+	return float64(n), nil
 }
 
 // toDuration parses a duration: a string such as "10s", or a bare 0.

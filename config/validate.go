@@ -108,6 +108,15 @@ func (c *Config) Validate() error {
 	if c.AMQP.MaxPendingBytes < 64*KiB {
 		v.add("amqp.max_pending_bytes", "%s is too small; use at least 64KiB", c.AMQP.MaxPendingBytes)
 	}
+	if c.Broker.RedeliveryDelay < 0 {
+		v.add("broker.redelivery_delay", "%s is negative; use 0 to redeliver at once", c.Broker.RedeliveryDelay)
+	}
+	if c.Broker.BackOffMultiplier < 1 {
+		v.add("broker.backoff_multiplier", "%v is less than 1; use 1 for a constant delay, 2 to double it", c.Broker.BackOffMultiplier)
+	}
+	if c.Broker.MaxRedeliveryDelay <= 0 {
+		v.add("broker.max_redelivery_delay", "%s must be more than 0", c.Broker.MaxRedeliveryDelay)
+	}
 	if c.Broker.MaxGroups < 0 {
 		v.add("broker.max_groups", "%d is negative; use 0 for no limit", c.Broker.MaxGroups)
 	}

@@ -99,6 +99,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		"store.type", "store.disk.fsync", "store.disk.fsync_interval", "store.disk.segment_size",
 		"broker.dlq",
 		"amqp.max_frame_size", "amqp.max_message_size", "amqp.connect_timeout", "amqp.link_credit", "amqp.max_pending_bytes",
+		"broker.backoff_multiplier", "broker.max_redelivery_delay",
 		"broker.topic_max_pending",
 		"log.level", "log.format", "shutdown.timeout",
 	}

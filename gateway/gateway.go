@@ -80,13 +80,16 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.store = st
 	g.broker = backend.New(backend.Options{
-		NodeID:          cfg.Node.ID,
-		Store:           st,
-		DLQ:             cfg.Broker.DLQ,
-		MaxRedeliveries: cfg.Broker.MaxRedeliveries,
-		TopicMaxPending: cfg.Broker.TopicMaxPending,
-		MaxGroups:       cfg.Broker.MaxGroups,
-		Logger:          g.log,
+		NodeID:             cfg.Node.ID,
+		Store:              st,
+		DLQ:                cfg.Broker.DLQ,
+		MaxRedeliveries:    cfg.Broker.MaxRedeliveries,
+		TopicMaxPending:    cfg.Broker.TopicMaxPending,
+		MaxGroups:          cfg.Broker.MaxGroups,
+		RedeliveryDelay:    cfg.Broker.RedeliveryDelay,
+		BackOffMultiplier:  cfg.Broker.BackOffMultiplier,
+		MaxRedeliveryDelay: cfg.Broker.MaxRedeliveryDelay,
+		Logger:             g.log,
 	})
 	start := time.Now()
 	n, err := g.broker.Recover(ctx)

@@ -305,6 +305,14 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 		// with browser:end; nothing is consumed or acknowledged.
 		opts.Browse, opts.AutoAck, mode = true, true, ackAuto
 	}
+	if v, ok := h.Contains("activemq.redeliveryDelay"); ok {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 {
+			return errorf("activemq.redeliveryDelay " + strconv.Quote(v) + " is not a number of milliseconds")
+		}
+		d := time.Duration(ms) * time.Millisecond
+		opts.RedeliveryDelay = &d
+	}
 	if v, ok := h.Contains("activemq.maximumRedeliveries"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 {
