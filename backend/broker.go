@@ -67,6 +67,7 @@ type Broker struct {
 	durables  map[string]*queue      // by durableStoreName
 	temps     map[Destination]string // temp destination -> owner
 	wildcards []*topic               // topics whose names are wildcard patterns
+	virtual   map[string][]*queue    // virtual topic name -> its consumer queues
 	clientIDs map[string]struct{}
 	closed    bool
 
@@ -169,6 +170,12 @@ func (b *Broker) queueLocked(d Destination) *queue {
 		q = &queue{b: b, dest: d}
 		if d.Kind == Queue {
 			q.storeName = d.String()
+			if vt, ok := virtualTopicOf(d.Name); ok {
+				if b.virtual == nil {
+					b.virtual = map[string][]*queue{}
+				}
+				b.virtual[vt] = append(b.virtual[vt], q)
+			}
 		}
 		b.queues[d] = q
 	}
@@ -255,12 +262,16 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 	var q *queue
 	var t *topic
 	var wild []*topic
+	var virt []*queue
 	switch m.Dest.Kind {
 	case Queue, TempQueue:
 		q = b.queues[key]
 	case Topic, TempTopic:
 		t = b.topics[key]
 		wild = b.wildcardTopicsLocked(key)
+		if key.Kind == Topic {
+			virt = b.virtual[key.Name]
+		}
 	default:
 		b.mu.RUnlock()
 		return recs, nil, fmt.Errorf("%w: no destination", ErrBadDestination)
@@ -281,7 +292,7 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 	}
 	b.prepare(m)
 	if t != nil {
-		return b.routeTopic(t, wild, m, recs)
+		return b.routeTopic(t, wild, virt, m, recs)
 	}
 	if m.Persistent && q.storeName != "" && b.store != nil {
 		e := &entry{msg: m, stored: true}

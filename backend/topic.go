@@ -68,10 +68,13 @@ func decodeDurableSub(b []byte) (*durableSub, error) {
 // routeTopic works out m's fan-out: a store record for each durable
 // subscription when m is persistent, and the enqueue into every
 // subscription, run once the records are durable.
-func (b *Broker) routeTopic(t *topic, wild []*topic, m *Message, recs []store.Record) ([]store.Record, func(), error) {
+func (b *Broker) routeTopic(t *topic, wild []*topic, virt []*queue, m *Message, recs []store.Record) ([]store.Record, func(), error) {
 	t.mu.RLock()
 	subs := t.subs
 	t.mu.RUnlock()
+	if len(virt) > 0 {
+		subs = append(subs[:len(subs):len(subs)], virt...)
+	}
 	for _, w := range wild {
 		w.mu.RLock()
 		subs = append(subs[:len(subs):len(subs)], w.subs...)

@@ -34,6 +34,22 @@ func wildcardMatch(pattern, name string) bool {
 	}
 }
 
+// virtualTopicOf returns the virtual topic a queue consumes for, by
+// ActiveMQ's default naming: the queue Consumer.<name>.VirtualTopic.<x>
+// receives every message published to the topic VirtualTopic.<x>, so that
+// the consumers of one queue share one subscription.
+func virtualTopicOf(queue string) (string, bool) {
+	rest, ok := strings.CutPrefix(queue, "Consumer.")
+	if !ok {
+		return "", false
+	}
+	_, vt, ok := strings.Cut(rest, ".")
+	if !ok || !strings.HasPrefix(vt, "VirtualTopic.") || len(vt) == len("VirtualTopic.") {
+		return "", false
+	}
+	return vt, true
+}
+
 // wildcardTopicsLocked returns the wildcard topics matching the concrete
 // topic d. b.mu must be held (read or write).
 func (b *Broker) wildcardTopicsLocked(d Destination) []*topic {

@@ -58,3 +58,28 @@ func TestWildcardTopicSubscription(t *testing.T) {
 		t.Fatalf("durable wildcard got %q", got)
 	}
 }
+
+func TestVirtualTopic(t *testing.T) {
+	b := New(Options{MaxRedeliveries: -1})
+	defer b.Close()
+	// Two consumers share queue A; queue B gets its own copy; a plain
+	// topic subscriber still gets one too.
+	_, a1 := sub(t, b, SubscribeOptions{Dest: q("Consumer.A.VirtualTopic.orders"), Credit: 100, AutoAck: true})
+	_, a2 := sub(t, b, SubscribeOptions{Dest: q("Consumer.A.VirtualTopic.orders"), Credit: 100, AutoAck: true})
+	_, bq := sub(t, b, SubscribeOptions{Dest: q("Consumer.B.VirtualTopic.orders"), Credit: 100, AutoAck: true})
+	_, ts := sub(t, b, SubscribeOptions{Dest: tp("VirtualTopic.orders"), Credit: 100, AutoAck: true})
+	for i := range 4 {
+		pub(t, b, tp("VirtualTopic.orders"), string(rune('0'+i)))
+	}
+	if len(a1)+len(a2) != 4 || len(a1) == 0 || len(a2) == 0 {
+		t.Fatalf("queue A consumers got %d and %d, want 4 shared", len(a1), len(a2))
+	}
+	if len(bq) != 4 || len(ts) != 4 {
+		t.Fatalf("queue B got %d, topic subscriber %d; want 4 each", len(bq), len(ts))
+	}
+	for _, bad := range []string{"Consumer.A.orders", "Consumer.VirtualTopic.x", "Consumer.A.VirtualTopic."} {
+		if _, ok := virtualTopicOf(bad); ok {
+			t.Errorf("%q taken for a virtual topic consumer queue", bad)
+		}
+	}
+}
