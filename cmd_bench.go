@@ -103,7 +103,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	case "stomp":
 		t, err = o.conn.resolve()
 		if err != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(o.conn.URL)), "amqp://") {
-			err = fmt.Errorf("%w (add --protocol amqp)", err)
+			err = fmt.Errorf("%w \"amqp\" in %q with --protocol stomp: add --protocol amqp", errUnsupportedScheme, o.conn.URL)
 		}
 	case "amqp":
 		// --url defaults to a STOMP URL; without --url use AMQP's default port.
