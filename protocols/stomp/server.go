@@ -1,7 +1,6 @@
 package stomp
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"time"
@@ -54,7 +53,8 @@ type Server struct {
 
 	boot string
 
-	set *netserve.Set
+	// Set serves the connections: Serve, ServeConn, Connections, Close.
+	*netserve.Set
 }
 
 // NewServer returns a server for b.
@@ -66,26 +66,12 @@ func NewServer(b *backend.Broker, opts Options) *Server {
 		log:  opts.Logger,
 		boot: strconv.FormatInt(time.Now().UnixMilli(), 36),
 	}
-	s.set = netserve.New(opts.Logger, func(nc net.Conn, n uint64) netserve.Conn { return newConn(s, nc, n) })
+	s.Set = netserve.New(opts.Logger, func(nc net.Conn, n uint64) netserve.Conn { return newConn(s, nc, n) })
 	return s
 }
 
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = netserve.ErrServerClosed
-
-// Serve accepts connections on l until Close; it always closes l.
-func (s *Server) Serve(l net.Listener) error { return s.set.Serve(l) }
-
-// ServeConn serves one already-accepted connection (tests, WebSocket) on a
-// new goroutine and returns at once.
-func (s *Server) ServeConn(nc net.Conn) { s.set.ServeConn(nc) }
-
-// Connections returns the number of open connections.
-func (s *Server) Connections() int { return s.set.Connections() }
-
-// Close stops accepting, stops reading from every connection, lets work in
-// flight finish until ctx ends, then closes every connection.
-func (s *Server) Close(ctx context.Context) error { return s.set.Close(ctx) }
 
 // Serve, Shutdown and Abort make a conn a netserve.Conn.
 func (c *conn) Serve()    { c.serve() }
