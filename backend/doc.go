@@ -5,5 +5,6 @@
 // backend/store.
 //
 // Lock order: Broker.mu, then queue.mu. A Sink's Deliver is called with the
-// queue's mu held and must not call back into the broker.
+// queue's mu held (a browse calls it without) and must not call back into
+// the broker.
 package backend
