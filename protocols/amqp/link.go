@@ -192,6 +192,26 @@ func (s *session) attachSender(a *wire.Attach) {
 		}
 		reply.Filter = append(reply.Filter, e)
 	}
+	// Consumer priority and exclusive consumers (ActiveMQ's
+	// activemq.priority / activemq.exclusive) come as attach properties
+	// "priority" (an integer, as Artemis reads it) and "exclusive" (a
+	// boolean).
+	if v, ok := a.Properties.Get(wire.Symbol("priority")); ok {
+		p, ok := linkInt(v)
+		if !ok || p < 0 || p > 127 {
+			refuse(wire.Errorf(wire.CondInvalidField, "link property priority %v is not an integer from 0 to 127", v))
+			return
+		}
+		opts.Priority = int(p)
+	}
+	if v, ok := a.Properties.Get(wire.Symbol("exclusive")); ok {
+		b, ok := v.(bool)
+		if !ok {
+			refuse(wire.Errorf(wire.CondInvalidField, "link property exclusive %v is not a boolean", v))
+			return
+		}
+		opts.Exclusive = b
+	}
 	if src.DistributionMode == wire.DistCopy && !opts.Dest.Kind.IsTopic() {
 		refuse(wire.Errorf(wire.CondNotImplemented, "browsing a queue (distribution-mode copy) is not supported yet"))
 		return
@@ -231,4 +251,29 @@ func (s *session) attachSender(a *wire.Attach) {
 	})
 	c.log.Debug().Str("link", a.Name).Str("source", opts.Dest.String()).Bool("presettled", out.presettled).
 		Str("durable", opts.DurableName).Str("selector", opts.Selector).Msg("receiver attached")
+}
+
+// linkInt reads an AMQP integer of any width.
+func linkInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint64:
+		if x <= 1<<62 {
+			return int64(x), true
+		}
+	}
+	return 0, false
 }
