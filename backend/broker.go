@@ -24,6 +24,10 @@ type Options struct {
 	Store store.Store
 	// DLQ is the dead-letter queue's name (default "ActiveMQ.DLQ").
 	DLQ string
+	// DLQPerDestination dead-letters a queue's messages to "DLQ.<queue>"
+	// (a topic subscription's to "DLQ.<topic>") instead of DLQ, as
+	// ActiveMQ's individualDeadLetterStrategy does.
+	DLQPerDestination bool
 	// MaxRedeliveries: a delivery that failed more than this many times goes
 	// to the DLQ; -1 is unlimited.
 	MaxRedeliveries int
@@ -512,7 +516,7 @@ func (b *Broker) deadLetter(q *queue, e *entry, cause string) {
 	old := e.msg
 	m := *old
 	m.ID = ""
-	m.Dest = Destination{Kind: Queue, Name: b.opts.DLQ}
+	m.Dest = Destination{Kind: Queue, Name: b.dlqFor(q)}
 	m.Props = append(append([]Prop(nil), old.Props...),
 		Prop{Name: "originalDestination", Value: old.Dest.String()},
 		Prop{Name: "originalMessageId", Value: old.ID},

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -413,9 +414,20 @@ func (q *queue) expireLocked(e *entry, recs []store.Record) []store.Record {
 	return recs
 }
 
-// isDLQ reports whether q is the dead-letter queue.
+// isDLQ reports whether q is a dead-letter queue.
 func (q *queue) isDLQ() bool {
-	return q.sub == nil && q.dest.Kind == Queue && q.dest.Name == q.b.opts.DLQ
+	if q.sub != nil || q.dest.Kind != Queue {
+		return false
+	}
+	return q.dest.Name == q.b.opts.DLQ || q.b.opts.DLQPerDestination && strings.HasPrefix(q.dest.Name, "DLQ.")
+}
+
+// dlqFor returns the name of the dead-letter queue for q's messages.
+func (b *Broker) dlqFor(q *queue) string {
+	if b.opts.DLQPerDestination && !q.isDLQ() {
+		return "DLQ." + q.dest.Name
+	}
+	return b.opts.DLQ
 }
 
 // flushDead moves the expired messages expireLocked set aside to the DLQ.

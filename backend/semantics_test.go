@@ -320,3 +320,20 @@ func TestRedeliveryDelayWithBackOff(t *testing.T) {
 	s2.Settle(c2.next(t).Tag, Failed)
 	c2.next(t)
 }
+
+func TestDLQPerDestination(t *testing.T) {
+	b := New(Options{MaxRedeliveries: -1, DLQPerDestination: true})
+	defer b.Close()
+	pub(t, b, q("orders"), "poison")
+	s, c := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 10})
+	s.Settle(c.next(t).Tag, Rejected)
+	if r, _ := b.QueueDepth(q("DLQ.orders")); r != 1 {
+		t.Fatalf("DLQ.orders holds %d, want 1", r)
+	}
+	// A rejection in a dead-letter queue does not nest DLQ.DLQ.orders.
+	ds, dc := sub(t, b, SubscribeOptions{Dest: q("DLQ.orders"), Credit: 10})
+	ds.Settle(dc.next(t).Tag, Rejected)
+	if r, _ := b.QueueDepth(q("ActiveMQ.DLQ")); r != 1 {
+		t.Fatalf("a message rejected in DLQ.orders went elsewhere than ActiveMQ.DLQ")
+	}
+}

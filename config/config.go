@@ -134,6 +134,8 @@ type BrokerConfig struct {
 	// BackOffMultiplier multiplies the delay for each further failure; 1
 	// keeps it constant.
 	BackOffMultiplier float64 `mapstructure:"backoff_multiplier"`
+	// DLQPerDestination dead-letters to "DLQ.<destination>" instead of DLQ.
+	DLQPerDestination bool `mapstructure:"dlq_per_destination"`
 	// MaxRedeliveryDelay caps the backed-off delay.
 	MaxRedeliveryDelay time.Duration `mapstructure:"max_redelivery_delay"`
 }

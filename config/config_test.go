@@ -39,7 +39,7 @@ func TestKeys(t *testing.T) {
 		"amqp.link_credit", "amqp.max_pending_bytes", "admin.listen",
 		"store.type", "store.disk.fsync", "store.disk.fsync_interval", "store.disk.max_size", "store.disk.segment_size",
 		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending", "broker.max_groups",
-		"broker.redelivery_delay", "broker.backoff_multiplier", "broker.max_redelivery_delay",
+		"broker.redelivery_delay", "broker.backoff_multiplier", "broker.dlq_per_destination", "broker.max_redelivery_delay",
 		"log.level", "log.format", "shutdown.timeout",
 	}
 	var got []string

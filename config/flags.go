@@ -45,6 +45,7 @@ var help = map[string]string{
 	"broker.redelivery_delay":     "Delay before a failed delivery (NACK with requeue, a consumer gone, a rollback) is redelivered; 0 redelivers at once.",
 	"broker.backoff_multiplier":   "Each further failure multiplies the redelivery delay by this; 1 keeps it constant, at least 1.",
 	"broker.max_redelivery_delay": "Longest redelivery delay the back-off reaches; more than 0.",
+	"broker.dlq_per_destination":  "Dead-letter each queue's messages to DLQ.<queue> (a topic's to DLQ.<topic>) instead of broker.dlq.",
 	"broker.max_groups":           "Message groups one queue tracks before it forgets groups with no unacknowledged message; 0 means no limit.",
 
 	"log.level":  "Least severe log level written: trace, debug, info, warn or error.",
@@ -83,6 +84,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Int(name, v, usage)
 		case float64:
 			fs.Float64(name, v, usage)
+		case bool:
+			fs.Bool(name, v, usage)
 		case time.Duration:
 			fs.Duration(name, v, usage)
 		case ByteSize:

@@ -426,10 +426,28 @@ func decodeHook(_, to reflect.Type, data any) (any, error) {
 		return toInt(data)
 	case to.Kind() == reflect.Float64:
 		return toFloat(data)
+	case to.Kind() == reflect.Bool:
+		return toBool(data)
 	case to.Kind() == reflect.String:
 		return toString(data)
 	}
 	return data, nil
+}
+
+// toBool parses true or false (also from a string, as the environment and
+// flags give them).
+func toBool(data any) (any, error) {
+	switch d := data.(type) {
+	case bool:
+		return d, nil
+	case string:
+		v, err := strconv.ParseBool(strings.TrimSpace(d))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", d)
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("%v is not true or false", data)
 }
 
 // toFloat parses a number: a float or integer value, or a string.

@@ -83,6 +83,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		NodeID:             cfg.Node.ID,
 		Store:              st,
 		DLQ:                cfg.Broker.DLQ,
+		DLQPerDestination:  cfg.Broker.DLQPerDestination,
 		MaxRedeliveries:    cfg.Broker.MaxRedeliveries,
 		TopicMaxPending:    cfg.Broker.TopicMaxPending,
 		MaxGroups:          cfg.Broker.MaxGroups,
