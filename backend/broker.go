@@ -393,7 +393,7 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 		return nil, err
 	}
 	_, _, n := q.stats()
-	b.demandChanged(opts.Dest, q, n)
+	b.demandChanged(opts.Dest, n)
 	return s, nil
 }
 
@@ -563,7 +563,7 @@ func (b *Broker) makeRoomForGroup(q *queue) {
 }
 
 // demandChanged reports a consumer count change for dest.
-func (b *Broker) demandChanged(dest Destination, _ *queue, n int) {
+func (b *Broker) demandChanged(dest Destination, n int) {
 	if b.opts.OnDemand != nil {
 		b.opts.OnDemand(dest, n)
 	}

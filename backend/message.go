@@ -51,15 +51,3 @@ func (m *Message) Prop(name string) (any, bool) {
 func (m *Message) Expired(nowMillis int64) bool {
 	return m.Expiration > 0 && nowMillis >= m.Expiration
 }
-
-// size approximates the memory m holds, for limits and slow-consumer caps.
-func (m *Message) size() int {
-	n := len(m.Body) + len(m.ID) + len(m.Dest.Name) + 128
-	for _, p := range m.Props {
-		n += len(p.Name) + 16
-		if s, ok := p.Value.(string); ok {
-			n += len(s)
-		}
-	}
-	return n
-}

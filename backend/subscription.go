@@ -214,7 +214,7 @@ func (s *Subscription) Close() {
 	if s.topic != nil && q.sub == nil {
 		s.topic.remove(q)
 	}
-	s.b.demandChanged(s.opts.Dest, s.q, remaining)
+	s.b.demandChanged(s.opts.Dest, remaining)
 }
 
 // delayLocked sets when e, whose delivery failed, may be redelivered:
