@@ -53,7 +53,7 @@ type queue struct {
 	groups     map[string]*group
 	groupClock uint64
 	deleted    bool
-	dropped    uint64
+	dropped    uint64 // messages a slow non-durable subscriber lost to maxPending
 	// Expired persistent messages on their way to the DLQ.
 	dead          []*entry
 	deadScheduled bool
@@ -89,6 +89,7 @@ func (q *queue) enqueue(es ...*entry) {
 	for _, e := range es {
 		q.ready[level(e)].push(e)
 	}
+	before := q.dropped
 	if q.maxPending > 0 {
 		for p := 0; p < len(q.ready) && q.readyLen() > q.maxPending; {
 			if q.ready[p].popFront() == nil {
@@ -98,9 +99,14 @@ func (q *queue) enqueue(es ...*entry) {
 			q.dropped++
 		}
 	}
+	dropped := q.dropped
 	recs := q.dispatchLocked(nil)
 	q.mu.Unlock()
 	q.b.appendAsync(recs)
+	if dropped != before && (before == 0 || dropped/10000 != before/10000) {
+		q.b.log.Warn().Str("destination", q.dest.String()).Int("max_pending", q.maxPending).Uint64("dropped", dropped).
+			Msg("slow topic subscriber: oldest messages dropped (broker.topic_max_pending)")
+	}
 }
 
 // requeueLocked puts e back for redelivery, in Seq order ahead of new
