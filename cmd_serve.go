@@ -50,7 +50,7 @@ func serve(cmd *cobra.Command, configPath string) error {
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
-	log.Info().Str("version", version).Str("node", cfg.Node.ID).Str("store", cfg.Store.Type).Msg("mqgate started")
+	log.Info().Str("version", version).Str("node", cfg.Node.ID).Str("store", cfg.Store.Type).Str("role", g.Role()).Msg("mqgate started")
 	<-ctx.Done()
 	stop()
 	log.Info().Dur("timeout", cfg.Shutdown.Timeout).Msg("shutting down")

@@ -29,6 +29,7 @@ type Config struct {
 	AMQP     AMQPConfig     `mapstructure:"amqp"`
 	Admin    AdminConfig    `mapstructure:"admin"`
 	Store    StoreConfig    `mapstructure:"store"`
+	HA       HAConfig       `mapstructure:"ha"`
 	Broker   BrokerConfig   `mapstructure:"broker"`
 	Log      LogConfig      `mapstructure:"log"`
 	Shutdown ShutdownConfig `mapstructure:"shutdown"`
@@ -100,6 +101,44 @@ type StoreConfig struct {
 	Type string `mapstructure:"type"`
 	// Disk configures the disk store (used when Type is StoreDisk).
 	Disk DiskStoreConfig `mapstructure:"disk"`
+	// Redis configures the Redis store (used when Type is StoreRedis).
+	Redis RedisStoreConfig `mapstructure:"redis"`
+}
+
+// RedisStoreConfig names the Redis server (standalone, Sentinel-managed or
+// a Cluster) that holds a group's messages.
+type RedisStoreConfig struct {
+	// URL is a redis:// or rediss:// URL naming a standalone server
+	// (user, password and database may be in it). Ignored when Addrs is set.
+	URL string `mapstructure:"url"`
+	// Addrs lists host:port seeds, separated by commas or spaces: Sentinels
+	// when MasterName is set, Cluster nodes when there are several and no
+	// MasterName.
+	Addrs string `mapstructure:"addrs"`
+	// MasterName is the Sentinel master name; "" means no Sentinel.
+	MasterName string `mapstructure:"master_name"`
+	// Username and Password authenticate to Redis (ACL user, AUTH).
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	// DB is the database number (standalone and Sentinel only).
+	DB int `mapstructure:"db"`
+	// TLS connects with TLS (rediss:// in URL does the same).
+	TLS bool `mapstructure:"tls"`
+	// Group names the master/slave group: brokers with the same group share
+	// one set of queues and one master lease.
+	Group string `mapstructure:"group"`
+	// MaxSize is the message data stored at which producers of persistent
+	// messages get an error; 0 means no limit.
+	MaxSize ByteSize `mapstructure:"max_size"`
+}
+
+// HAConfig configures master/slave operation.
+type HAConfig struct {
+	// Mode is HAAuto, HAStandalone or HASharedStore.
+	Mode string `mapstructure:"mode"`
+	// LeaseTTL is how long a master's lease lasts without renewal: it
+	// bounds the take-over time after a master dies.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 }
 
 // DiskStoreConfig configures the disk store's journal.
@@ -158,7 +197,14 @@ type ShutdownConfig struct {
 const (
 	StoreMemory = "memory" // non-persistent; for tests and throw-away brokers
 	StoreDisk   = "disk"   // the embedded journal
-	StoreRedis  = "redis"  // a shared Redis store; not available in this build yet
+	StoreRedis  = "redis"  // a shared Redis store, always in master/slave
+)
+
+// Values of HAConfig.Mode.
+const (
+	HAAuto        = "auto"         // shared-store for redis, standalone otherwise
+	HAStandalone  = "standalone"   // one broker owns the store; a second one fails to start
+	HASharedStore = "shared-store" // brokers sharing the store elect a master by lease; the others wait as slaves
 )
 
 // Values of DiskStoreConfig.Fsync.
@@ -225,6 +271,15 @@ func Default() *Config {
 				MaxSize:       10 * GiB,
 				SegmentSize:   64 * MiB,
 			},
+			Redis: RedisStoreConfig{
+				URL:     "redis://localhost:6379/0",
+				Group:   "mqgate",
+				MaxSize: GiB,
+			},
+		},
+		HA: HAConfig{
+			Mode:     HAAuto,
+			LeaseTTL: 5 * time.Second,
 		},
 		Broker: BrokerConfig{
 			DLQ:                "ActiveMQ.DLQ",

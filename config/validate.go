@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,19 +75,27 @@ func (c *Config) Validate() error {
 		listener{"admin.listen", c.Admin.Listen},
 	)
 
-	switch c.Store.Type {
-	case StoreMemory, StoreDisk:
-	case StoreRedis:
-		v.add("store.type", "%q is not available in this build yet; use memory or disk", c.Store.Type)
-	default:
-		v.oneOf("store.type", c.Store.Type, StoreMemory, StoreDisk, StoreRedis)
-	}
+	v.oneOf("store.type", c.Store.Type, StoreMemory, StoreDisk, StoreRedis)
 	v.oneOf("store.disk.fsync", c.Store.Disk.Fsync, FsyncAlways, FsyncInterval, FsyncNever)
 	v.positive("store.disk.fsync_interval", c.Store.Disk.FsyncInterval)
 	if c.Store.Disk.MaxSize < 0 {
 		v.add("store.disk.max_size", "%s is negative; use 0 for no limit, or a size such as 10GiB", c.Store.Disk.MaxSize)
 	}
 	v.sizeRange("store.disk.segment_size", c.Store.Disk.SegmentSize, MiB, GiB)
+	if c.Store.Type == StoreRedis {
+		c.validateRedis(&v)
+	}
+
+	v.oneOf("ha.mode", c.HA.Mode, HAAuto, HAStandalone, HASharedStore)
+	switch {
+	case c.HA.Mode == HAStandalone && c.Store.Type == StoreRedis:
+		v.add("ha.mode", "%q cannot be used with store.type redis: brokers sharing a Redis group must elect a master; use auto or shared-store", c.HA.Mode)
+	case c.HA.Mode == HASharedStore && c.Store.Type == StoreMemory:
+		v.add("ha.mode", "%q needs a shared store; store.type memory shares nothing, use disk (on a shared file system) or redis", c.HA.Mode)
+	}
+	if c.HA.LeaseTTL < 500*time.Millisecond || c.HA.LeaseTTL > 10*time.Minute {
+		v.add("ha.lease_ttl", "%s is out of range; use 500ms to 10m", c.HA.LeaseTTL)
+	}
 
 	if c.Broker.DLQ == "" {
 		v.add("broker.dlq", `"" is not a queue name; name one, such as "ActiveMQ.DLQ"`)
@@ -130,6 +139,43 @@ func (c *Config) Validate() error {
 	v.positive("shutdown.timeout", c.Shutdown.Timeout)
 
 	return errors.Join(v.errs...)
+}
+
+// validateRedis checks the store.redis keys; they matter only when
+// store.type is redis.
+func (c *Config) validateRedis(v *validator) {
+	r := c.Store.Redis
+	if r.Addrs == "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			v.add("store.redis.url", "%q is not a Redis URL; write redis://host:port/db or rediss://host:port/db, or set store.redis.addrs", r.URL)
+		}
+	} else {
+		for _, a := range RedisAddrs(r.Addrs) {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				v.add("store.redis.addrs", "%q is not host:port; separate several with commas", a)
+			}
+		}
+	}
+	if r.DB < 0 {
+		v.add("store.redis.db", "%d is negative; use 0 or more", r.DB)
+	}
+	if !validNodeID(r.Group) {
+		v.add("store.redis.group", "%q is not a group name; use letters, digits, '-', '_' and '.' only, at least one", r.Group)
+	}
+	if r.MaxSize < 0 {
+		v.add("store.redis.max_size", "%s is negative; use 0 for no limit, or a size such as 1GiB", r.MaxSize)
+	}
+}
+
+// RedisAddrs splits store.redis.addrs at commas and spaces.
+func RedisAddrs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+// SharedStore reports whether this broker is one of a master/slave group
+// sharing its store (ha.mode shared-store, or auto with a Redis store).
+func (c *Config) SharedStore() bool {
+	return c.HA.Mode == HASharedStore || c.HA.Mode == HAAuto && c.Store.Type == StoreRedis
 }
 
 // validator collects the problems Validate finds.

@@ -10,6 +10,8 @@ import (
 
 // AMQPAddr returns the AMQP listener's address, or nil.
 func (g *Gateway) AMQPAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.amqpLn == nil {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqgate/mqgate/backend"
 	"github.com/mqgate/mqgate/backend/store"
+	"github.com/mqgate/mqgate/cluster/ha"
 	"github.com/mqgate/mqgate/config"
 	"github.com/mqgate/mqgate/protocols/amqp"
 	"github.com/mqgate/mqgate/protocols/stomp"
@@ -24,6 +25,12 @@ import (
 var Version = "dev"
 
 // Gateway is one broker: store, core, listeners and admin endpoint.
+//
+// A standalone gateway serves from Start to Close. In a master/slave group
+// (config.Config.SharedStore) it serves only while it holds the store's
+// lease: each such period is a term, with its own store handle, broker core
+// and client listeners; between terms it is a slave with only the admin
+// endpoint open.
 type Gateway struct {
 	cfg *config.Config
 	log zerolog.Logger
@@ -32,18 +39,25 @@ type Gateway struct {
 	// Guarded by mu.
 	started bool
 	closed  bool
+	serving bool          // a term is serving clients
+	servCh  chan struct{} // closed and replaced when serving changes
+	camp    *candidacy    // the current election's store handles
 
-	store  store.Store
-	broker *backend.Broker
-	stomp  *stomp.Server
-	admin  *http.Server
-
+	// The current term, guarded by mu.
+	broker  *backend.Broker
+	stomp   *stomp.Server
 	amqp    *amqp.Server
 	stompLn net.Listener
 	amqpLn  net.Listener
+
+	admin   *http.Server
 	adminLn net.Listener
 	wg      sync.WaitGroup
-	ready   chan struct{}
+
+	node     *ha.Node           // nil when standalone
+	haStop   context.CancelFunc // ends node.Run
+	haDone   chan struct{}      // closed when node.Run returned
+	closeCtx context.Context    // the Close caller's context, for the last term's graceful stop; guarded by mu
 }
 
 // Option adjusts a Gateway.
@@ -57,15 +71,18 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: zerolog.Nop(), ready: make(chan struct{})}
+	g := &Gateway{cfg: cfg, log: zerolog.Nop(), servCh: make(chan struct{})}
 	for _, o := range opts {
 		o(g)
 	}
 	return g, nil
 }
 
-// Start opens the store, recovers its messages, and opens the listeners.
-// It returns once the broker accepts connections.
+// Start opens the admin endpoint and, standalone, opens the store, recovers
+// its messages and opens the client listeners: it returns once the broker
+// accepts connections. In a master/slave group it returns at once, a slave;
+// the node becomes master, recovers and opens its listeners when it wins
+// the store's lease (see Role and WaitMaster).
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -73,12 +90,112 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return errors.New("gateway already started")
 	}
 	g.started = true
+	if g.cfg.SharedStore() {
+		g.newNode() // before the admin endpoint, whose handlers read g.node
+	}
+	if err := g.listenAdmin(); err != nil {
+		return err
+	}
+	if g.node != nil {
+		g.runNode()
+		return nil
+	}
+	st, err := openStore(ctx, g.cfg, g.log)
+	if err != nil {
+		g.stopAdmin(ctx)
+		return err
+	}
+	if err := g.startTerm(ctx, st); err != nil {
+		g.stopAdmin(ctx)
+		return err
+	}
+	return nil
+}
+
+// newNode sets up the master/slave node. g.mu must be held.
+func (g *Gateway) newNode() {
 	cfg := g.cfg
-	st, err := openStore(cfg, g.log)
+	g.node = ha.New(ha.Options{
+		Node: cfg.Node.ID,
+		TTL:  cfg.HA.LeaseTTL,
+		Campaign: func(ctx context.Context) (store.Leaser, func(), error) {
+			c, err := campaign(ctx, cfg, g.log)
+			if err != nil {
+				return nil, nil, err
+			}
+			g.mu.Lock()
+			g.camp = c
+			g.mu.Unlock()
+			return c.leaser, c.close, nil
+		},
+		Serve:  g.serveTerm,
+		Logger: g.log.With().Str("ha", cfg.Store.Type).Logger(),
+	})
+}
+
+// runNode starts the node's elections. g.mu must be held.
+func (g *Gateway) runNode() {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.haStop, g.haDone = cancel, make(chan struct{})
+	go func() {
+		defer close(g.haDone)
+		_ = g.node.Run(ctx)
+	}()
+}
+
+// serveTerm is one term as master: it opens the term's store, recovers,
+// serves, and stops at once when the lease is lost, or gracefully when ctx
+// (the node) ends.
+func (g *Gateway) serveTerm(ctx context.Context, lease store.Lease) error {
+	start := time.Now()
+	g.mu.Lock()
+	c := g.camp
+	g.mu.Unlock()
+	st, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	g.store = st
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		if st != nil {
+			_ = st.Close()
+		}
+		return nil
+	}
+	err = g.startTerm(ctx, st)
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	g.log.Info().Uint64("token", lease.Token()).Dur("took", time.Since(start)).Msg("master: serving clients")
+	select {
+	case <-lease.Lost():
+		expired, cancel := context.WithCancel(context.Background())
+		cancel() // no grace: another node may already be master
+		g.mu.Lock()
+		err := g.stopTerm(expired)
+		g.mu.Unlock()
+		if err != nil {
+			g.log.Debug().Err(err).Msg("stopping the term after the lease was lost")
+		}
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		stopCtx := g.closeCtx
+		if stopCtx == nil {
+			stopCtx = context.Background()
+		}
+		return g.stopTerm(stopCtx)
+	}
+}
+
+// startTerm builds the broker core over st, recovers it and opens the
+// client listeners. g.mu must be held. On error everything it opened,
+// st included, is closed.
+func (g *Gateway) startTerm(ctx context.Context, st store.Store) error {
+	cfg := g.cfg
 	g.broker = backend.New(backend.Options{
 		NodeID:             cfg.Node.ID,
 		Store:              st,
@@ -96,26 +213,59 @@ func (g *Gateway) Start(ctx context.Context) error {
 	n, err := g.broker.Recover(ctx)
 	if err != nil {
 		g.broker.Close()
+		g.broker = nil
 		return fmt.Errorf("recovering the %s store: %w", cfg.Store.Type, err)
 	}
 	if st != nil {
 		g.log.Info().Int("messages", n).Dur("took", time.Since(start)).Str("store", cfg.Store.Type).Msg("store recovered")
 	}
 	if err := g.listen(); err != nil {
-		g.closeListeners()
-		if g.stomp != nil {
-			_ = g.stomp.Close(ctx)
-		}
-		_ = g.closeAMQP(ctx)
-		g.wg.Wait()
-		g.broker.Close()
+		_ = g.stopTerm(ctx)
 		return err
 	}
-	close(g.ready)
+	g.setServing(true)
 	return nil
 }
 
-// listen opens and serves the configured listeners. g.mu must be held.
+// setServing records whether clients are served. g.mu must be held.
+func (g *Gateway) setServing(v bool) {
+	if g.serving != v {
+		g.serving = v
+		close(g.servCh)
+		g.servCh = make(chan struct{})
+	}
+}
+
+// stopTerm closes the client listeners and connections (gracefully until
+// ctx ends) and the broker core with its store. g.mu must be held.
+func (g *Gateway) stopTerm(ctx context.Context) error {
+	g.setServing(false)
+	var errs []error
+	if g.stomp != nil {
+		if err := g.stomp.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("closing STOMP connections: %w", err))
+		}
+	}
+	if err := g.closeAMQP(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("closing AMQP connections: %w", err))
+	}
+	if g.stompLn != nil && g.stomp == nil {
+		g.stompLn.Close()
+	}
+	if g.amqpLn != nil && g.amqp == nil {
+		g.amqpLn.Close()
+	}
+	g.stomp, g.amqp, g.stompLn, g.amqpLn = nil, nil, nil, nil
+	if g.broker != nil {
+		if err := g.broker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// listen opens and serves the configured client listeners. g.mu must be
+// held.
 func (g *Gateway) listen() error {
 	cfg := g.cfg
 	if cfg.STOMP.Listen != "" {
@@ -137,7 +287,8 @@ func (g *Gateway) listen() error {
 			ServerName:      "mqgate/" + Version,
 			Logger:          g.log.With().Str("proto", "stomp").Logger(),
 		})
-		g.serve(func() error { return g.stomp.Serve(ln) }, "stomp")
+		srv := g.stomp
+		g.serve(func() error { return srv.Serve(ln) }, "stomp")
 		g.log.Info().Str("addr", ln.Addr().String()).Msg("STOMP listening")
 	}
 	if cfg.AMQP.Listen != "" {
@@ -145,17 +296,34 @@ func (g *Gateway) listen() error {
 			return err
 		}
 	}
-	if cfg.Admin.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Admin.Listen)
-		if err != nil {
-			return fmt.Errorf("admin.listen: %w", err)
-		}
-		g.adminLn = ln
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
-		g.serve(func() error { return g.admin.Serve(ln) }, "admin")
-		g.log.Info().Str("addr", ln.Addr().String()).Msg("admin HTTP listening")
-	}
 	return nil
+}
+
+// listenAdmin opens the admin endpoint, which stays open in every role.
+// g.mu must be held.
+func (g *Gateway) listenAdmin() error {
+	if g.cfg.Admin.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", g.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	g.adminLn = ln
+	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	g.serve(func() error { return g.admin.Serve(ln) }, "admin")
+	g.log.Info().Str("addr", ln.Addr().String()).Msg("admin HTTP listening")
+	return nil
+}
+
+// stopAdmin closes the admin endpoint. g.mu must be held.
+func (g *Gateway) stopAdmin(ctx context.Context) error {
+	if g.admin == nil {
+		return nil
+	}
+	err := g.admin.Shutdown(ctx)
+	g.admin, g.adminLn = nil, nil
+	return err
 }
 
 func (g *Gateway) serve(fn func() error, name string) {
@@ -169,8 +337,11 @@ func (g *Gateway) serve(fn func() error, name string) {
 	}()
 }
 
-// STOMPAddr returns the STOMP listener's address, or nil.
+// STOMPAddr returns the STOMP listener's address, or nil when it is not
+// listening (disabled, or a slave).
 func (g *Gateway) STOMPAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.stompLn == nil {
 		return nil
 	}
@@ -179,81 +350,112 @@ func (g *Gateway) STOMPAddr() net.Addr {
 
 // AdminAddr returns the admin listener's address, or nil.
 func (g *Gateway) AdminAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.adminLn == nil {
 		return nil
 	}
 	return g.adminLn.Addr()
 }
 
-// Broker returns the broker core (for embedding programs and tests).
-func (g *Gateway) Broker() *backend.Broker { return g.broker }
-
-// Close stops accepting connections, lets in-flight work finish until ctx
-// ends, closes every connection, and flushes and closes the store.
-func (g *Gateway) Close(ctx context.Context) error {
+// Broker returns the current term's broker core (for embedding programs
+// and tests), or nil when not serving.
+func (g *Gateway) Broker() *backend.Broker {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.broker
+}
+
+// Role returns "standalone", or in a master/slave group "master", "slave"
+// or "stopped".
+func (g *Gateway) Role() string {
+	if g.node == nil {
+		return "standalone"
+	}
+	return g.node.Role().String()
+}
+
+// Serving reports whether the gateway accepts client connections.
+func (g *Gateway) Serving() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.serving
+}
+
+// WaitMaster blocks until the gateway serves clients or ctx ends.
+func (g *Gateway) WaitMaster(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		serving, ch := g.serving, g.servCh
+		g.mu.Unlock()
+		if serving {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops accepting connections, lets in-flight work finish until ctx
+// ends, closes every connection, flushes and closes the store, and in a
+// master/slave group gives up the lease so that a slave takes over at once.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
 	if g.closed || !g.started {
 		g.closed = true
+		g.mu.Unlock()
 		return nil
 	}
 	g.closed = true
 	var errs []error
-	if g.stomp != nil {
-		if err := g.stomp.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("closing STOMP connections: %w", err))
-		}
+	if g.node != nil {
+		g.closeCtx = ctx
+		g.mu.Unlock()
+		g.haStop()
+		<-g.haDone
+		g.mu.Lock()
+	} else if err := g.stopTerm(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	if err := g.closeAMQP(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("closing AMQP connections: %w", err))
+	if err := g.stopAdmin(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	if g.admin != nil {
-		if err := g.admin.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	g.closeListeners()
+	g.mu.Unlock()
 	g.wg.Wait()
-	if g.broker != nil {
-		if err := g.broker.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing the store: %w", err))
-		}
-	}
 	return errors.Join(errs...)
-}
-
-// closeListeners closes listeners not handed to a server yet. g.mu must be held.
-func (g *Gateway) closeListeners() {
-	if g.stompLn != nil && g.stomp == nil {
-		g.stompLn.Close()
-	}
-	if g.amqpLn != nil && g.amqp == nil {
-		g.amqpLn.Close()
-	}
-	if g.adminLn != nil && g.admin == nil {
-		g.adminLn.Close()
-	}
 }
 
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"status\":\"ok\",\"node\":%q}\n", g.cfg.Node.ID)
+		fmt.Fprintf(w, "{\"status\":\"ok\",\"node\":%q,\"role\":%q}\n", g.cfg.Node.ID, g.Role())
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		select {
-		case <-g.ready:
-			fmt.Fprintf(w, "{\"ready\":true,\"role\":\"master\"}\n")
-		default:
+		if !g.Serving() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "{\"ready\":false}\n")
+			fmt.Fprintf(w, "{\"ready\":false,\"role\":%q}\n", g.Role())
+			return
 		}
+		role := g.Role()
+		if role == "standalone" {
+			role = "master" // a standalone broker is its own master
+		}
+		fmt.Fprintf(w, "{\"ready\":true,\"role\":%q}\n", role)
 	})
 	mux.HandleFunc("GET /queues", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(g.broker.Stats())
+		b := g.Broker()
+		if b == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "{\"error\":\"not serving\",\"role\":%q}\n", g.Role())
+			return
+		}
+		_ = json.NewEncoder(w).Encode(b.Stats())
 	})
 	return mux
 }
