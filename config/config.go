@@ -30,6 +30,7 @@ type Config struct {
 	Admin    AdminConfig    `mapstructure:"admin"`
 	Store    StoreConfig    `mapstructure:"store"`
 	HA       HAConfig       `mapstructure:"ha"`
+	Cluster  ClusterConfig  `mapstructure:"cluster"`
 	Broker   BrokerConfig   `mapstructure:"broker"`
 	Log      LogConfig      `mapstructure:"log"`
 	Shutdown ShutdownConfig `mapstructure:"shutdown"`
@@ -200,6 +201,45 @@ const (
 	StoreRedis  = "redis"  // a shared Redis store, always in master/slave
 )
 
+// ClusterConfig configures how this broker finds the other brokers of its
+// network.
+type ClusterConfig struct {
+	// Discovery is DiscoveryNone, DiscoveryStatic or DiscoveryMulticast.
+	Discovery string `mapstructure:"discovery"`
+	// Peers lists peer URIs (amqp://host:port) separated by commas or
+	// spaces, for DiscoveryStatic.
+	Peers string `mapstructure:"peers"`
+	// Advertise is the URI other brokers and clients reach this one at;
+	// "" derives amqp://<host name>:<amqp.listen port>.
+	Advertise string `mapstructure:"advertise"`
+	// Multicast configures DiscoveryMulticast.
+	Multicast MulticastConfig `mapstructure:"multicast"`
+}
+
+// MulticastConfig configures multicast discovery; the defaults are
+// ActiveMQ's multicast://default.
+type MulticastConfig struct {
+	// Group is the discovery group name; brokers of other groups are ignored.
+	Group string `mapstructure:"group"`
+	// Address is the multicast group address as host:port.
+	Address string `mapstructure:"address"`
+	// Interface names the network interface; "" lets the system choose.
+	Interface string `mapstructure:"interface"`
+	// TTL is the beacons' IP time-to-live; 1 keeps them on the local link.
+	TTL int `mapstructure:"ttl"`
+	// Interval is the time between beacons.
+	Interval time.Duration `mapstructure:"interval"`
+	// MissedBeats is how many beacons a peer may miss before it is gone.
+	MissedBeats int `mapstructure:"missed_beats"`
+}
+
+// Values of ClusterConfig.Discovery.
+const (
+	DiscoveryNone      = "none"      // a broker on its own
+	DiscoveryStatic    = "static"    // the peers in cluster.peers
+	DiscoveryMulticast = "multicast" // UDP beacons, as ActiveMQ's multicast://default
+)
+
 // Values of HAConfig.Mode.
 const (
 	HAAuto        = "auto"         // shared-store for redis, standalone otherwise
@@ -280,6 +320,16 @@ func Default() *Config {
 		HA: HAConfig{
 			Mode:     HAAuto,
 			LeaseTTL: 5 * time.Second,
+		},
+		Cluster: ClusterConfig{
+			Discovery: DiscoveryNone,
+			Multicast: MulticastConfig{
+				Group:       "default",
+				Address:     "239.255.2.3:6155",
+				TTL:         1,
+				Interval:    500 * time.Millisecond,
+				MissedBeats: 10,
+			},
 		},
 		Broker: BrokerConfig{
 			DLQ:                "ActiveMQ.DLQ",

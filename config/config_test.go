@@ -41,6 +41,8 @@ func TestKeys(t *testing.T) {
 		"store.redis.url", "store.redis.addrs", "store.redis.master_name", "store.redis.username", "store.redis.password",
 		"store.redis.db", "store.redis.tls", "store.redis.group", "store.redis.max_size",
 		"ha.mode", "ha.lease_ttl",
+		"cluster.discovery", "cluster.peers", "cluster.advertise", "cluster.multicast.group", "cluster.multicast.address",
+		"cluster.multicast.interface", "cluster.multicast.ttl", "cluster.multicast.interval", "cluster.multicast.missed_beats",
 		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending", "broker.max_groups",
 		"broker.redelivery_delay", "broker.backoff_multiplier", "broker.dlq_per_destination", "broker.max_redelivery_delay",
 		"log.level", "log.format", "shutdown.timeout",

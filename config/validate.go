@@ -96,6 +96,7 @@ func (c *Config) Validate() error {
 	if c.HA.LeaseTTL < 500*time.Millisecond || c.HA.LeaseTTL > 10*time.Minute {
 		v.add("ha.lease_ttl", "%s is out of range; use 500ms to 10m", c.HA.LeaseTTL)
 	}
+	c.validateCluster(&v)
 
 	if c.Broker.DLQ == "" {
 		v.add("broker.dlq", `"" is not a queue name; name one, such as "ActiveMQ.DLQ"`)
@@ -167,10 +168,51 @@ func (c *Config) validateRedis(v *validator) {
 	}
 }
 
-// RedisAddrs splits store.redis.addrs at commas and spaces.
-func RedisAddrs(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+// validateCluster checks the cluster keys.
+func (c *Config) validateCluster(v *validator) {
+	cl := c.Cluster
+	v.oneOf("cluster.discovery", cl.Discovery, DiscoveryNone, DiscoveryStatic, DiscoveryMulticast)
+	peers := SplitList(cl.Peers)
+	for _, p := range peers {
+		if !peerURI(p) {
+			v.add("cluster.peers", "%q is not a peer URI; write amqp://host:port, several separated by commas", p)
+		}
+	}
+	if cl.Discovery == DiscoveryStatic && len(peers) == 0 {
+		v.add("cluster.peers", `"" lists no peer; cluster.discovery static needs at least one amqp://host:port`)
+	}
+	if cl.Advertise != "" && !peerURI(cl.Advertise) {
+		v.add("cluster.advertise", "%q is not a URI; write amqp://host:port, the address peers reach this broker at", cl.Advertise)
+	}
+	if cl.Discovery == DiscoveryMulticast && cl.Advertise == "" && c.AMQP.Listen == "" {
+		v.add("cluster.advertise", `"" and amqp.listen is disabled: multicast discovery has nothing to announce`)
+	}
+	m := cl.Multicast
+	if !validNodeID(m.Group) {
+		v.add("cluster.multicast.group", "%q is not a group name; use letters, digits, '-', '_' and '.' only", m.Group)
+	}
+	if host, _, err := net.SplitHostPort(m.Address); err != nil || !net.ParseIP(host).IsMulticast() {
+		v.add("cluster.multicast.address", "%q is not a multicast address; write host:port with a 224.0.0.0/4 host, such as 239.255.2.3:6155", m.Address)
+	}
+	v.intRange("cluster.multicast.ttl", m.TTL, 1, 255)
+	v.positive("cluster.multicast.interval", m.Interval)
+	v.intRange("cluster.multicast.missed_beats", m.MissedBeats, 1, 1000)
 }
+
+// peerURI reports whether s is scheme://host:port.
+func peerURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != "" && u.Port() != ""
+}
+
+// SplitList splits a list written with commas or spaces between its items
+// (store.redis.addrs, cluster.peers).
+func SplitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// RedisAddrs splits store.redis.addrs at commas and spaces.
+func RedisAddrs(s string) []string { return SplitList(s) }
 
 // SharedStore reports whether this broker is one of a master/slave group
 // sharing its store (ha.mode shared-store, or auto with a Redis store).

@@ -64,6 +64,18 @@ func TestValidate(t *testing.T) {
 		{"shared memory", func(c *Config) { c.Store.Type = StoreMemory; c.HA.Mode = HASharedStore }, `ha.mode: "shared-store" needs a shared store`},
 		{"shared disk", func(c *Config) { c.HA.Mode = HASharedStore }, ""},
 		{"ha mode", func(c *Config) { c.HA.Mode = "raft" }, `ha.mode: "raft" is not one of auto, standalone, shared-store`},
+		{"static no peers", func(c *Config) { c.Cluster.Discovery = DiscoveryStatic }, `cluster.peers: "" lists no peer`},
+		{"static", func(c *Config) {
+			c.Cluster.Discovery = DiscoveryStatic
+			c.Cluster.Peers = "amqp://a:5672, amqp://b:5672"
+		}, ""},
+		{"bad peer", func(c *Config) { c.Cluster.Peers = "a:5672" }, `cluster.peers: "a:5672" is not a peer URI`},
+		{"advertise", func(c *Config) { c.Cluster.Advertise = "host" }, `cluster.advertise: "host" is not a URI`},
+		{"multicast nothing to announce", func(c *Config) { c.Cluster.Discovery = DiscoveryMulticast; c.AMQP.Listen = "" },
+			"cluster.advertise: \"\" and amqp.listen is disabled"},
+		{"multicast address", func(c *Config) { c.Cluster.Multicast.Address = "10.0.0.1:6155" },
+			`cluster.multicast.address: "10.0.0.1:6155" is not a multicast address`},
+		{"discovery", func(c *Config) { c.Cluster.Discovery = "dns" }, `cluster.discovery: "dns" is not one of none, static, multicast`},
 		{"lease ttl", func(c *Config) { c.HA.LeaseTTL = time.Millisecond }, "ha.lease_ttl: 1ms is out of range; use 500ms to 10m"},
 		{"store foo", func(c *Config) { c.Store.Type = "foo" }, `store.type: "foo" is not one of memory, disk, redis`},
 		{"fsync", func(c *Config) { c.Store.Disk.Fsync = "sometimes" },
@@ -114,6 +126,8 @@ func TestValidateReportsEverything(t *testing.T) {
 		"stomp.connect_timeout", "stomp.prefetch", "stomp.max_pending_bytes",
 		"store.type", "store.disk.fsync", "store.disk.fsync_interval", "store.disk.segment_size",
 		"ha.mode", "ha.lease_ttl",
+		"cluster.discovery", "cluster.multicast.group", "cluster.multicast.address", "cluster.multicast.ttl",
+		"cluster.multicast.interval", "cluster.multicast.missed_beats",
 		"broker.dlq",
 		"amqp.max_frame_size", "amqp.max_message_size", "amqp.connect_timeout", "amqp.link_credit", "amqp.max_pending_bytes",
 		"broker.backoff_multiplier", "broker.max_redelivery_delay",

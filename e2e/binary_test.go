@@ -60,8 +60,16 @@ func cleanEnv(env ...string) []string {
 // environment); it is killed when the test ends if still running.
 func startMQGate(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startMQGateVia(t, nil, env, args...)
+}
+
+// startMQGateVia is startMQGate with the binary run through a wrapper
+// command (such as "ip netns exec NAME"), which must exec it in place.
+func startMQGateVia(t *testing.T, wrapper []string, env []string, args ...string) *proc {
+	t.Helper()
 	bin := needBinary(t)
-	cmd := exec.Command(bin, args...)
+	argv := append(append(append([]string(nil), wrapper...), bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = cleanEnv(env...)
 	cmd.Dir = t.TempDir() // where a relative node.data_dir would go
 	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}

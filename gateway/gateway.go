@@ -58,6 +58,9 @@ type Gateway struct {
 	haStop   context.CancelFunc // ends node.Run
 	haDone   chan struct{}      // closed when node.Run returned
 	closeCtx context.Context    // the Close caller's context, for the last term's graceful stop; guarded by mu
+
+	members  membership
+	discStop context.CancelFunc // ends discovery; nil when off
 }
 
 // Option adjusts a Gateway.
@@ -96,17 +99,21 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.listenAdmin(); err != nil {
 		return err
 	}
+	g.startDiscovery()
 	if g.node != nil {
 		g.runNode()
 		return nil
 	}
 	st, err := openStore(ctx, g.cfg, g.log)
-	if err != nil {
-		g.stopAdmin(ctx)
-		return err
+	if err == nil {
+		err = g.startTerm(ctx, st)
 	}
-	if err := g.startTerm(ctx, st); err != nil {
+	if err != nil {
+		g.stopDiscovery()
 		g.stopAdmin(ctx)
+		g.mu.Unlock()
+		g.wg.Wait()
+		g.mu.Lock()
 		return err
 	}
 	return nil
@@ -316,6 +323,14 @@ func (g *Gateway) listenAdmin() error {
 	return nil
 }
 
+// stopDiscovery ends discovery. g.mu must be held.
+func (g *Gateway) stopDiscovery() {
+	if g.discStop != nil {
+		g.discStop()
+		g.discStop = nil
+	}
+}
+
 // stopAdmin closes the admin endpoint. g.mu must be held.
 func (g *Gateway) stopAdmin(ctx context.Context) error {
 	if g.admin == nil {
@@ -420,6 +435,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	} else if err := g.stopTerm(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	g.stopDiscovery()
 	if err := g.stopAdmin(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -446,6 +462,16 @@ func (g *Gateway) adminHandler() http.Handler {
 			role = "master" // a standalone broker is its own master
 		}
 		fmt.Fprintf(w, "{\"ready\":true,\"role\":%q}\n", role)
+	})
+	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"node":      g.cfg.Node.ID,
+			"role":      g.Role(),
+			"discovery": g.cfg.Cluster.Discovery,
+			"advertise": advertiseURI(g.cfg),
+			"peers":     g.Peers(),
+		})
 	})
 	mux.HandleFunc("GET /queues", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -15,9 +15,9 @@ import (
 // Peer is one broker found by discovery.
 type Peer struct {
 	// Name is the broker's name (its node id), when the mode knows it.
-	Name string
+	Name string `json:"name"`
 	// URI is the address to connect to, e.g. "amqp://10.0.0.2:5672".
-	URI string
+	URI string `json:"uri"`
 }
 
 // Kind says whether a peer appeared or went away.

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mqgate/mqgate/cluster/discovery"
+	"github.com/mqgate/mqgate/config"
+)
+
+// membership is what discovery found: the peers that are up now.
+type membership struct {
+	mu    sync.Mutex
+	peers map[string]discovery.Peer // by URI; guarded by mu
+}
+
+func (m *membership) apply(e discovery.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.peers == nil {
+		m.peers = map[string]discovery.Peer{}
+	}
+	switch e.Kind {
+	case discovery.Up:
+		m.peers[e.Peer.URI] = e.Peer
+	case discovery.Down:
+		delete(m.peers, e.Peer.URI)
+	}
+}
+
+func (m *membership) list() []discovery.Peer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]discovery.Peer, 0, len(m.peers))
+	for _, p := range m.peers {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b discovery.Peer) int { return strings.Compare(a.URI, b.URI) })
+	return out
+}
+
+// advertiseURI is the URI peers reach this broker at: cluster.advertise,
+// or amqp://<host>:<amqp.listen port> with the listen host when it names
+// one, else the host name.
+func advertiseURI(cfg *config.Config) string {
+	if cfg.Cluster.Advertise != "" {
+		return cfg.Cluster.Advertise
+	}
+	host, port, err := net.SplitHostPort(cfg.AMQP.Listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return "amqp://" + net.JoinHostPort(host, port)
+}
+
+// discoveryAgent returns the agent cluster.discovery names, or nil.
+func (g *Gateway) discoveryAgent() discovery.Agent {
+	cl := g.cfg.Cluster
+	switch cl.Discovery {
+	case config.DiscoveryStatic:
+		return discovery.Static{URIs: config.SplitList(cl.Peers)}
+	case config.DiscoveryMulticast:
+		return &discovery.Multicast{
+			Group:       cl.Multicast.Group,
+			Address:     cl.Multicast.Address,
+			Interface:   cl.Multicast.Interface,
+			TTL:         cl.Multicast.TTL,
+			Interval:    cl.Multicast.Interval,
+			MissedBeats: cl.Multicast.MissedBeats,
+			Self:        discovery.Peer{Name: g.cfg.Node.ID, URI: advertiseURI(g.cfg)},
+			Logger:      g.log.With().Str("discovery", "multicast").Logger(),
+		}
+	}
+	return nil
+}
+
+// startDiscovery runs discovery until Close. g.mu must be held.
+func (g *Gateway) startDiscovery() {
+	agent := g.discoveryAgent()
+	if agent == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.discStop = cancel
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		err := agent.Run(ctx, func(e discovery.Event) {
+			g.log.Info().Str("peer", e.Peer.URI).Str("peer_name", e.Peer.Name).Str("event", e.Kind.String()).Msg("cluster: peer " + e.Kind.String())
+			g.members.apply(e)
+		})
+		if err != nil && ctx.Err() == nil {
+			g.log.Error().Err(err).Msg("cluster: discovery stopped")
+		}
+	}()
+}
+
+// Peers returns the brokers discovery has found and not lost.
+func (g *Gateway) Peers() []discovery.Peer { return g.members.list() }
