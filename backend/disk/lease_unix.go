@@ -38,9 +38,10 @@ func NewFileLeaser(path string) *FileLeaser { return &FileLeaser{path: path} }
 var _ store.Leaser = (*FileLeaser)(nil)
 
 // Acquire blocks until this process holds the lock or ctx ends, polling
-// every ttl/5.
+// every ttl/5, and at least every 250 ms: a lock file is cheap to try, and a
+// master that stops cleanly is replaced at once.
 func (l *FileLeaser) Acquire(ctx context.Context, node string, ttl time.Duration) (store.Lease, error) {
-	poll := max(ttl/5, 20*time.Millisecond)
+	poll := min(max(ttl/5, 20*time.Millisecond), 250*time.Millisecond)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
