@@ -62,6 +62,11 @@ type Record struct {
 // size limit. The caller reports it to the producer; nothing was written.
 var ErrFull = errors.New("store full")
 
+// ErrFenced is returned by Append when the store's master lease was taken
+// over by another node: this node must stop writing and step down. Nothing
+// of the batch was written.
+var ErrFenced = errors.New("store fenced: the master lease was taken over")
+
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("store closed")
 
