@@ -30,6 +30,7 @@ type crashLedger struct {
 	received  map[string]int  // MESSAGE frames
 	acked     map[string]bool // RECEIPT for the ACK received: durably consumed
 	bad       []string        // violations seen as they happen
+	unflagged []string        // delivered again without redelivered:true
 }
 
 func newCrashLedger() *crashLedger {
@@ -141,6 +142,9 @@ func crashConsume(c *crashConn, dest string, l *crashLedger) {
 			}
 			if l.acked[id] {
 				l.bad = append(l.bad, "received again after its ACK was confirmed: "+id)
+			}
+			if l.received[id] > 0 && f.Header.Get("redelivered") != "true" {
+				l.unflagged = append(l.unflagged, id)
 			}
 			l.received[id]++
 			l.mu.Unlock()
@@ -281,8 +285,8 @@ func TestCrashSIGKILLLosesNothingConfirmed(t *testing.T) {
 			redelivered++
 		}
 	}
-	t.Logf("%d rounds: %d sent, %d confirmed, %d delivered, %d delivered more than once (unconfirmed ACKs at a kill)",
-		rounds, len(l.sent), len(l.confirmed), len(l.received), redelivered)
+	t.Logf("%d rounds: %d sent, %d confirmed, %d delivered, %d delivered more than once (unconfirmed ACKs at a kill), %d of them without redelivered:true",
+		rounds, len(l.sent), len(l.confirmed), len(l.received), redelivered, len(l.unflagged))
 	if len(l.confirmed) == 0 {
 		t.Fatal("nothing was confirmed: the test did not test anything")
 	}

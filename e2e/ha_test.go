@@ -214,8 +214,8 @@ func haFailoverLoop(t *testing.T, g *haGroup, kills int) {
 		t.Fatal("nothing was confirmed")
 	}
 	slices.Sort(takeovers)
-	t.Logf("%d kills: %d sent, %d confirmed, %d delivered; take-over (SIGKILL to the next master ready) median %v, max %v",
-		kills, len(l.sent), len(l.confirmed), len(l.received), takeovers[len(takeovers)/2].Round(time.Millisecond),
+	t.Logf("%d kills: %d sent, %d confirmed, %d delivered, %d again without redelivered:true; take-over (SIGKILL to the next master ready) median %v, max %v",
+		kills, len(l.sent), len(l.confirmed), len(l.received), len(l.unflagged), takeovers[len(takeovers)/2].Round(time.Millisecond),
 		takeovers[len(takeovers)-1].Round(time.Millisecond))
 }
 
