@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,12 +79,20 @@ func TestHARedisFencing(t *testing.T) {
 
 	old.kill(syscall.SIGSTOP)
 	stopped := time.Now()
+	// The signal is delivered asynchronously: wait until the process is
+	// really stopped, so that its admin endpoint cannot answer any more.
+	eventually(t, waitTimeout, func() bool { return procState(old.p.cmd.Process.Pid) == 'T' },
+		func() string { return fmt.Sprintf("state %c after SIGSTOP", procState(old.p.cmd.Process.Pid)) })
 	send("while-stopped") // sits in the socket until the process runs again
-	next := g.master(30 * time.Second)
-	t.Logf("take-over after SIGSTOP: %v", time.Since(stopped).Round(time.Millisecond))
-	if next == old {
-		t.Fatal("the stopped master is still the master")
+	var next *haNode
+	for _, n := range g.nodes {
+		if n != old {
+			next = n
+		}
 	}
+	eventually(t, 30*time.Second, func() bool { _, ready := next.readyz(); return ready },
+		func() string { return "the slave did not take over from the stopped master" })
+	t.Logf("take-over after SIGSTOP: %v", time.Since(stopped).Round(time.Millisecond))
 	old.kill(syscall.SIGCONT)
 
 	// The old master answers the SEND it finds with an ERROR, or closes the
@@ -121,6 +130,20 @@ func TestHARedisFencing(t *testing.T) {
 	if f, err := cons.read(); err == nil {
 		t.Fatalf("the new master has a message the fenced one tried to write: %q", f.Body)
 	}
+}
+
+// procState returns the state letter of /proc/PID/stat ('T' when
+// stopped), or 0.
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }
 
 // TestHARedisRestart kills redis-server under a master with producers:
