@@ -10,10 +10,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	seq           counter  log positions
 //	q             hash     queue name → definition
 //	qpos          zset     queue name, scored by creation position
-//	m             hash     "<queue>\x00<id>" → message data
+//	m:<queue>     hash     message id → message data
 //	pos           zset     "<queue>\x00<id>", scored by log position
 //	dlv           hash     "<queue>\x00<id>" → delivery count
-//	qm:<queue>    set      the "<queue>\x00<id>" members of one queue
 //	bytes         counter  bytes of data and definitions stored (store.redis.max_size)
 
 // appendScript applies one Append batch atomically. KEYS[1] is the lease
@@ -21,6 +20,11 @@ import goredis "github.com/redis/go-redis/v9"
 // ("" for none), max size (0 for none), then four per record: op, queue,
 // id, data-or-count. It returns the number of records, or an error
 // "FENCED" or "FULL" having written nothing.
+//
+// Message records are folded into their net effect first and written with
+// one variadic command per key (HSET per queue, one ZADD, one HDEL...), so
+// a batch of a thousand records costs a handful of commands, not thousands.
+// Queue records flush what was folded before them and apply directly.
 var appendScript = goredis.NewScript(`
 local p, fence, maxsize = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if fence ~= '' and redis.call('GET', KEYS[1]) ~= fence then
@@ -37,54 +41,118 @@ if maxsize > 0 then
     return redis.error_reply('FULL')
   end
 end
-local function drop(mem, q)
-  local old = redis.call('HGET', p .. 'm', mem)
-  if old then
-    redis.call('HDEL', p .. 'm', mem)
-    redis.call('ZREM', p .. 'pos', mem)
-    redis.call('HDEL', p .. 'dlv', mem)
-    redis.call('SREM', p .. 'qm:' .. q, mem)
-    redis.call('DECRBY', p .. 'bytes', #old)
+
+local CHUNK = 500
+local function each_chunk(list, step, fn)
+  local i = 1
+  while i <= #list do
+    local j = math.min(i + CHUNK * step - 1, #list)
+    fn(unpack(list, i, j))
+    i = j + 1
   end
 end
+
+local st, touched, enq, delta = {}, {}, {}, 0
+local function entry(q, id)
+  local mem = q .. '\0' .. id
+  local e = st[mem]
+  if not e then
+    e = {q = q, id = id, mem = mem}
+    st[mem] = e
+    touched[#touched + 1] = e
+  end
+  return e
+end
+
+local function flush()
+  if #touched == 0 then return end
+  local hset, hdel, zadd, zrem, dset, ddel = {}, {}, {}, {}, {}, {}
+  for _, e in ipairs(touched) do
+    if e.data ~= nil then
+      local old = redis.call('HSTRLEN', p .. 'm:' .. e.q, e.id)
+      if e.data == false then
+        if old > 0 or redis.call('HEXISTS', p .. 'm:' .. e.q, e.id) == 1 then
+          hdel[e.q] = hdel[e.q] or {}
+          table.insert(hdel[e.q], e.id)
+          zrem[#zrem + 1] = e.mem
+          delta = delta - old
+        end
+      else
+        hset[e.q] = hset[e.q] or {}
+        table.insert(hset[e.q], e.id)
+        table.insert(hset[e.q], e.data)
+        delta = delta + #e.data - old
+      end
+    end
+    if e.dlv == false then
+      ddel[#ddel + 1] = e.mem
+    elseif e.dlv ~= nil then
+      dset[#dset + 1] = e.mem
+      dset[#dset + 1] = e.dlv
+    end
+  end
+  if #enq > 0 then
+    local base = redis.call('INCRBY', p .. 'seq', #enq) - #enq
+    for i, e in ipairs(enq) do
+      if e.data then
+        zadd[#zadd + 1] = base + i
+        zadd[#zadd + 1] = e.mem
+      end
+    end
+  end
+  for q, list in pairs(hdel) do each_chunk(list, 1, function(...) redis.call('HDEL', p .. 'm:' .. q, ...) end) end
+  for q, list in pairs(hset) do each_chunk(list, 2, function(...) redis.call('HSET', p .. 'm:' .. q, ...) end) end
+  each_chunk(zrem, 1, function(...) redis.call('ZREM', p .. 'pos', ...) end)
+  each_chunk(zadd, 2, function(...) redis.call('ZADD', p .. 'pos', ...) end)
+  each_chunk(ddel, 1, function(...) redis.call('HDEL', p .. 'dlv', ...) end)
+  each_chunk(dset, 2, function(...) redis.call('HSET', p .. 'dlv', ...) end)
+  st, touched, enq = {}, {}, {}
+end
+
 for i = 0, n - 1 do
   local b = 4 + i * 4
   local op, q, id, aux = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local mem = q .. '\0' .. id
   if op == '1' then
-    drop(mem, q)
-    redis.call('HSET', p .. 'm', mem, aux)
-    redis.call('ZADD', p .. 'pos', redis.call('INCR', p .. 'seq'), mem)
-    redis.call('SADD', p .. 'qm:' .. q, mem)
-    redis.call('INCRBY', p .. 'bytes', #aux)
+    local e = entry(q, id)
+    e.data, e.dlv = aux, false
+    enq[#enq + 1] = e
   elseif op == '2' then
-    drop(mem, q)
+    local e = entry(q, id)
+    e.data, e.dlv = false, false
   elseif op == '3' then
-    if redis.call('HEXISTS', p .. 'm', mem) == 1 then
-      redis.call('HSET', p .. 'dlv', mem, aux)
-    end
+    -- A delivery count for a message that is gone is never read: recovery
+    -- reads counts of live messages only, and an enqueue clears the count.
+    local e = entry(q, id)
+    if e.data ~= false then e.dlv = aux end
   elseif op == '4' then
+    flush()
     local old = redis.call('HGET', p .. 'q', q)
     if old then
-      redis.call('DECRBY', p .. 'bytes', #old)
+      delta = delta - #old
     else
       redis.call('ZADD', p .. 'qpos', redis.call('INCR', p .. 'seq'), q)
     end
     redis.call('HSET', p .. 'q', q, aux)
-    redis.call('INCRBY', p .. 'bytes', #aux)
+    delta = delta + #aux
   elseif op == '5' then
+    flush()
     local old = redis.call('HGET', p .. 'q', q)
     if old then
-      redis.call('DECRBY', p .. 'bytes', #old)
+      delta = delta - #old
       redis.call('HDEL', p .. 'q', q)
       redis.call('ZREM', p .. 'qpos', q)
     end
-    for _, mem in ipairs(redis.call('SMEMBERS', p .. 'qm:' .. q)) do
-      drop(mem, q)
+    local ids = redis.call('HKEYS', p .. 'm:' .. q)
+    for _, mid in ipairs(ids) do
+      delta = delta - redis.call('HSTRLEN', p .. 'm:' .. q, mid)
+      redis.call('ZREM', p .. 'pos', q .. '\0' .. mid)
+      redis.call('HDEL', p .. 'dlv', q .. '\0' .. mid)
     end
-    redis.call('DEL', p .. 'qm:' .. q)
+    redis.call('DEL', p .. 'm:' .. q)
   end
 end
+flush()
+if delta ~= 0 then redis.call('INCRBY', p .. 'bytes', delta) end
 return n
 `)
 

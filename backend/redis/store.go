@@ -319,29 +319,41 @@ func (s *Store) Recover(ctx context.Context, fn func(store.Record) error) error 
 		if len(mems) == 0 {
 			return nil
 		}
+		type key struct{ q, id string }
+		keys := make([]key, len(mems))
 		pipe := s.client.Pipeline()
-		data := pipe.HMGet(ctx, s.prefix+"m", mems...)
-		dlv := pipe.HMGet(ctx, s.prefix+"dlv", mems...)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("redis: reading messages: %w", err)
-		}
-		dv, cv := data.Val(), dlv.Val()
+		data := make([]*goredis.StringCmd, len(mems))
 		for j, mem := range mems {
-			d, ok := dv[j].(string)
-			if !ok {
-				continue
-			}
 			q, idText, found := cutLast(mem, "\x00")
-			id, perr := strconv.ParseUint(idText, 10, 64)
-			if !found || perr != nil {
+			if !found {
 				return fmt.Errorf("redis: malformed message key %q", mem)
 			}
-			if err := fn(store.Record{Op: store.OpEnqueue, Queue: q, ID: id, Data: []byte(d)}); err != nil {
+			keys[j] = key{q, idText}
+			data[j] = pipe.HGet(ctx, s.prefix+"m:"+q, idText)
+		}
+		dlv := pipe.HMGet(ctx, s.prefix+"dlv", mems...)
+		if _, err := pipe.Exec(ctx); err != nil && err != goredis.Nil {
+			return fmt.Errorf("redis: reading messages: %w", err)
+		}
+		cv := dlv.Val()
+		for j, k := range keys {
+			d, err := data[j].Result()
+			if err == goredis.Nil {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("redis: reading messages: %w", err)
+			}
+			id, perr := strconv.ParseUint(k.id, 10, 64)
+			if perr != nil {
+				return fmt.Errorf("redis: malformed message id %q", k.id)
+			}
+			if err := fn(store.Record{Op: store.OpEnqueue, Queue: k.q, ID: id, Data: []byte(d)}); err != nil {
 				return err
 			}
 			if c, ok := cv[j].(string); ok {
 				n, _ := strconv.ParseUint(c, 10, 32)
-				if err := fn(store.Record{Op: store.OpDelivered, Queue: q, ID: id, Count: uint32(n)}); err != nil {
+				if err := fn(store.Record{Op: store.OpDelivered, Queue: k.q, ID: id, Count: uint32(n)}); err != nil {
 					return err
 				}
 			}
