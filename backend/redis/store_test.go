@@ -320,3 +320,71 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("recovered %v", got)
 	}
 }
+
+// TestCluster runs the store on a three-node Redis Cluster, as
+// store.redis.addrs with several addresses does: the group's hash tag keeps
+// every key and script on one node.
+func TestCluster(t *testing.T) {
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli is not installed")
+	}
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	for _, a := range addrs {
+		_, port, _ := net.SplitHostPort(a)
+		dir := t.TempDir()
+		cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", dir,
+			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--appendonly", "yes", "--save", "")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		s := &server{t: t, addr: a}
+		deadline := time.Now().Add(10 * time.Second)
+		for !s.ping() {
+			if time.Now().After(deadline) {
+				t.Fatal("cluster node does not answer")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	create := append([]string{"--cluster", "create"}, addrs...)
+	create = append(create, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, create...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	var st *Store
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err = Open(ctx, Options{Addrs: addrs, Group: "cl", Logger: zerolog.Nop()})
+		if err == nil {
+			if _, err = st.Acquire(ctx, "n", time.Second); err == nil {
+				err = st.Append(ctx, []store.Record{enq("queue://c", 1), enq("queue://c", 2)})
+			}
+			if err == nil {
+				break
+			}
+			st.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store on the cluster: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the cluster settles its slots
+	}
+	defer st.Close()
+	if err := st.Append(ctx, []store.Record{{Op: store.OpAck, Queue: "queue://c", ID: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recovered(t, st); fmt.Sprint(got) != "[2]" {
+		t.Fatalf("recovered %v, want [2]", got)
+	}
+}
