@@ -199,3 +199,62 @@ func TestHARedisRestart(t *testing.T) {
 		t.Error(b)
 	}
 }
+
+// TestHARedisRedeliveredAfterTakeOver: a message delivered and not
+// acknowledged on the old master comes back from the new one flagged
+// redelivered, before newer messages.
+func TestHARedisRedeliveredAfterTakeOver(t *testing.T) {
+	g, _ := haRedisGroup(t, "1s")
+	old := g.master(30 * time.Second)
+	p, err := crashDial(old.stomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.nc.Close()
+	sendReceipted := func(body string) {
+		t.Helper()
+		f := frame.New("SEND", "destination", "/queue/redl", "persistent", "true", "receipt", body)
+		f.Body = []byte(body)
+		if err := p.send(f, wire.V12); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := p.read(); err != nil || r.Command != "RECEIPT" {
+			t.Fatalf("send %s: %v %v", body, r, err)
+		}
+	}
+	sendReceipted("first")
+	c, err := crashDial(old.stomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	// Prefetch 1: "second" is not delivered while "first" is unacknowledged.
+	if err := c.send(frame.New("SUBSCRIBE", "id", "0", "destination", "/queue/redl", "ack", "client-individual",
+		"activemq.prefetchSize", "1"), wire.V12); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.read(); err != nil || string(m.Body) != "first" || m.Header.Get("redelivered") == "true" {
+		t.Fatalf("first delivery: %v %v", m, err)
+	}
+	// A later receipted write is committed after the delivered mark.
+	sendReceipted("second")
+
+	old.kill(syscall.SIGKILL)
+	old.p.wait(waitTimeout)
+	next := g.master(30 * time.Second)
+	c2, err := crashDial(next.stomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.nc.Close()
+	if err := c2.send(frame.New("SUBSCRIBE", "id", "0", "destination", "/queue/redl", "ack", "auto"), wire.V12); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c2.read()
+	if err != nil || string(m.Body) != "first" || m.Header.Get("redelivered") != "true" {
+		t.Fatalf("after take-over, first message: %v %v; want first, redelivered:true", m, err)
+	}
+	if m, err := c2.read(); err != nil || string(m.Body) != "second" || m.Header.Get("redelivered") == "true" {
+		t.Fatalf("after take-over, second message: %v %v", m, err)
+	}
+}
