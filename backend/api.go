@@ -29,6 +29,10 @@ type Delivery struct {
 	// FirstForGroup marks the message that (re)assigned its message group
 	// to this consumer (ActiveMQ's JMSXGroupFirstForConsumer).
 	FirstForGroup bool
+	// RecordedAt, when not 0, is the position of the record marking the
+	// message delivered: pass it to Broker.WaitRecorded before the
+	// delivery leaves the broker.
+	RecordedAt uint64
 }
 
 // Redelivered reports whether the message was delivered before.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -33,17 +34,26 @@ type committer struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	async []store.Record
+	async    []store.Record
+	asyncPos uint64 // asynchronous records queued so far
+
+	// recorded is how many asynchronous records are durable (or past
+	// saving: failed writes count, so nobody waits forever); recMu guards
+	// recCh, closed and replaced whenever recorded advances.
+	recorded atomic.Uint64
+	recMu    sync.Mutex
+	recCh    chan struct{}
 }
 
 func newCommitter(st store.Store, log zerolog.Logger) *committer {
 	c := &committer{
-		st:   st,
-		log:  log,
-		reqs: make(chan *commitReq, 4096),
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		st:    st,
+		log:   log,
+		reqs:  make(chan *commitReq, 4096),
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		recCh: make(chan struct{}),
 	}
 	go c.run()
 	return c
@@ -89,10 +99,63 @@ func (b *Broker) appendAsync(recs []store.Record) {
 	c := b.com
 	c.mu.Lock()
 	c.async = append(c.async, recs...)
+	c.asyncPos += uint64(len(recs))
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+}
+
+// appendAsyncPos queues one record nobody waits for and returns its
+// position, for WaitRecorded.
+func (c *committer) appendAsyncPos(rec store.Record) uint64 {
+	c.mu.Lock()
+	c.async = append(c.async, rec)
+	c.asyncPos++
+	pos := c.asyncPos
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return pos
+}
+
+// setRecorded records that the first upto asynchronous records are written.
+func (c *committer) setRecorded(upto uint64) {
+	if upto <= c.recorded.Load() {
+		return
+	}
+	c.recorded.Store(upto)
+	c.recMu.Lock()
+	close(c.recCh)
+	c.recCh = make(chan struct{})
+	c.recMu.Unlock()
+}
+
+// WaitRecorded blocks until the delivered mark of every delivery with a
+// RecordedAt up to pos is durable, or the broker closes. Protocol writers
+// call it before sending such deliveries, so that a message that reached a
+// consumer is known to the store as delivered: after a crash or a
+// fail-over it comes back flagged redelivered.
+func (b *Broker) WaitRecorded(pos uint64) {
+	c := b.com
+	if c == nil || pos == 0 {
+		return
+	}
+	for c.recorded.Load() < pos {
+		c.recMu.Lock()
+		ch := c.recCh
+		c.recMu.Unlock()
+		if c.recorded.Load() >= pos {
+			return
+		}
+		select {
+		case <-ch:
+		case <-c.done:
+			return
+		}
 	}
 }
 
@@ -130,12 +193,14 @@ func (c *committer) run() {
 		recs = append(recs[:0], c.async...)
 		clear(c.async)
 		c.async = c.async[:0]
+		upto := c.asyncPos
 		c.mu.Unlock()
 		nAsync := len(recs)
 		for _, r := range batch {
 			recs = append(recs, r.recs...)
 		}
 		c.write(recs, nAsync, batch)
+		c.setRecorded(upto)
 		clear(recs)
 	}
 }
@@ -215,6 +280,7 @@ func (c *committer) drainAndStop() {
 		c.mu.Lock()
 		recs := append([]store.Record(nil), c.async...)
 		c.async = nil
+		upto := c.asyncPos
 		c.mu.Unlock()
 		nAsync := len(recs)
 		if len(batch) == 0 && nAsync == 0 {
@@ -224,5 +290,6 @@ func (c *committer) drainAndStop() {
 			recs = append(recs, r.recs...)
 		}
 		c.write(recs, nAsync, batch)
+		c.setRecorded(upto)
 	}
 }

@@ -49,18 +49,21 @@ func (s *Subscription) deliverLocked(e *entry, first bool, recs []store.Record) 
 	count := e.deliveries
 	e.deliveries++
 	s.credit--
+	var recorded uint64
 	if s.opts.AutoAck {
 		recs = s.q.removeLocked(e, recs)
 	} else {
 		s.inflight[tag] = e
-		if e.stored {
-			recs = append(recs, store.Record{Op: store.OpDelivered, Queue: s.q.storeName, ID: e.msg.Seq, Count: e.deliveries})
+		if e.stored && s.b.com != nil {
+			// Queued at once, not with recs: its position orders it for
+			// WaitRecorded.
+			recorded = s.b.com.appendAsyncPos(store.Record{Op: store.OpDelivered, Queue: s.q.storeName, ID: e.msg.Seq, Count: e.deliveries})
 		}
 	}
 	if e.msg.GroupID != "" {
 		s.q.groupDeliveredLocked(e, s)
 	}
-	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count, FirstForGroup: first})
+	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count, FirstForGroup: first, RecordedAt: recorded})
 	return recs
 }
 

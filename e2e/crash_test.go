@@ -279,6 +279,9 @@ func TestCrashSIGKILLLosesNothingConfirmed(t *testing.T) {
 	for _, b := range l.bad {
 		t.Error(b)
 	}
+	if len(l.unflagged) > 0 {
+		t.Errorf("%d messages delivered again without redelivered:true, e.g. %v", len(l.unflagged), l.unflagged[:min(5, len(l.unflagged))])
+	}
 	redelivered := 0
 	for _, n := range l.received {
 		if n > 1 {

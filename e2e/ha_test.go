@@ -210,6 +210,9 @@ func haFailoverLoop(t *testing.T, g *haGroup, kills int) {
 	for _, b := range l.bad {
 		t.Error(b)
 	}
+	if len(l.unflagged) > 0 {
+		t.Errorf("%d messages delivered again without redelivered:true, e.g. %v", len(l.unflagged), l.unflagged[:min(5, len(l.unflagged))])
+	}
 	if len(l.confirmed) == 0 {
 		t.Fatal("nothing was confirmed")
 	}

@@ -354,6 +354,13 @@ func (c *conn) writeLoop() {
 			hbC = hb.C
 		}
 		c.wmu.Unlock()
+		// A message goes out only once the store knows it was delivered:
+		// after a crash it then comes back flagged redelivered.
+		var recorded uint64
+		for i := range items {
+			recorded = max(recorded, items[i].d.RecordedAt)
+		}
+		c.srv.b.WaitRecorded(recorded)
 		buf = buf[:0]
 		for i := range items {
 			if it := &items[i]; it.raw != nil {
