@@ -57,7 +57,25 @@ const (
 
 // SubscribeOptions describe a subscription.
 type SubscribeOptions struct {
+	// Dest is the destination consumed. A queue name with wildcards
+	// ("orders.>", "orders.*.eu": '*' one '.'-separated element, '>' the
+	// rest) consumes from every queue it matches, those that exist and
+	// those created later (ActiveMQ's wildcard consumer): the
+	// subscription competes with each queue's other consumers, its credit
+	// is shared by all of them, and a settlement goes back to the queue
+	// the delivery came from. A queue whose name is itself a pattern
+	// feeds only the identical pattern. A topic pattern is a wildcard
+	// topic subscription.
 	Dest Destination
+	// Composite lists more destinations that feed this one subscription
+	// along with Dest (ActiveMQ's composite destination: STOMP SUBSCRIBE
+	// to "/queue/a,/queue/b"). Members may be queues, queue patterns,
+	// topics and temporary destinations (each checked as if subscribed
+	// alone); the selector, priority, exclusivity, redelivery overrides
+	// and credit apply across them, as for a wildcard. A composite cannot
+	// be durable or browse. Deliveries carry the concrete destination in
+	// Msg.Dest.
+	Composite []Destination
 	// Credit is the initial number of deliveries the sink may receive
 	// unsettled (prefetch, link credit). More comes with AddCredit.
 	Credit int

@@ -48,6 +48,13 @@ type Options struct {
 	RedeliveryDelay    time.Duration
 	BackOffMultiplier  float64
 	MaxRedeliveryDelay time.Duration
+	// Policies are per-destination settings (ActiveMQ's policyEntry):
+	// redelivery limits and delays, the dead-letter queue and prioritized
+	// dispatch for the destinations each pattern matches; the most
+	// specific entry wins (see Policy). Each queue resolves its entry once,
+	// when it is created. Validate them first with ValidatePolicies: New
+	// skips, and logs, invalid entries.
+	Policies []Policy
 	// OnDemand, if set, is called (from the goroutine that changed it, with
 	// no broker lock held) when a destination's number of consumers changes.
 	OnDemand func(dest Destination, consumers int)
@@ -64,6 +71,11 @@ type Broker struct {
 	seq           atomic.Uint64
 	groupWarnings atomic.Uint64
 
+	// Immutable after New.
+	policies      []compiledPolicy
+	policyDLQs    map[string]bool // dead-letter queues named by policies
+	defaultPolicy *queuePolicy    // for destinations no policy matches
+
 	mu sync.RWMutex
 	// Guarded by mu.
 	queues    map[Destination]*queue // queues and temp queues
@@ -74,6 +86,12 @@ type Broker struct {
 	virtual   map[string][]*queue    // virtual topic name -> its consumer queues
 	clientIDs map[string]struct{}
 	closed    bool
+	// fanIns are the subscriptions with queue wildcard patterns: a queue
+	// created later that matches one of their patterns feeds them too.
+	fanIns []*Subscription
+	// demand holds consumer-count changes made while mu was held, for
+	// unlock to report once it is released (OnDemand set only).
+	demand []demandEvent
 
 	com *committer
 }
@@ -96,6 +114,8 @@ func New(opts Options) *Broker {
 		temps:     map[Destination]string{},
 		clientIDs: map[string]struct{}{},
 	}
+	b.policies, b.policyDLQs = b.compilePolicies(opts.Policies)
+	b.defaultPolicy = b.resolvePolicy(Destination{})
 	b.idPrefix = "ID:" + opts.NodeID + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "-"
 	if b.store != nil {
 		b.com = newCommitter(b.store, b.log)
@@ -139,7 +159,7 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 			}
 			last, lastQ = &entry{msg: m, stored: true}, q
 			q.mu.Lock()
-			q.ready[level(last)].push(last)
+			q.ready[q.level(last)].push(last)
 			q.mu.Unlock()
 			n++
 		case store.OpDelivered:
@@ -155,7 +175,7 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 // queueForStoreName returns the queue a store record belongs to.
 func (b *Broker) queueForStoreName(name string) *queue {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if q, ok := b.durables[name]; ok {
 		return q
 	}
@@ -167,11 +187,22 @@ func (b *Broker) queueForStoreName(name string) *queue {
 	return b.queueLocked(d)
 }
 
-// queueLocked returns the queue for d, creating it. b.mu must be held.
+// newQueue returns a queue for dest with the policy that applies to it.
+func (b *Broker) newQueue(dest Destination) *queue {
+	pol := b.defaultPolicy
+	if len(b.policies) > 0 {
+		pol = b.resolvePolicy(dest)
+	}
+	return &queue{b: b, dest: dest, pol: pol}
+}
+
+// queueLocked returns the queue for d, creating it; a new queue also
+// feeds the wildcard subscriptions whose patterns match it. b.mu must be
+// held for writing; release it with unlock.
 func (b *Broker) queueLocked(d Destination) *queue {
 	q, ok := b.queues[d]
 	if !ok {
-		q = &queue{b: b, dest: d}
+		q = b.newQueue(d)
 		if d.Kind == Queue {
 			q.storeName = d.String()
 			if vt, ok := virtualTopicOf(d.Name); ok {
@@ -182,6 +213,9 @@ func (b *Broker) queueLocked(d Destination) *queue {
 			}
 		}
 		b.queues[d] = q
+		if d.Kind == Queue {
+			b.feedFanInsLocked(q)
+		}
 	}
 	return q
 }
@@ -292,7 +326,7 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 		} else {
 			q = b.queueLocked(m.Dest)
 		}
-		b.mu.Unlock()
+		b.unlock()
 	}
 	b.prepare(m)
 	if t != nil {
@@ -309,41 +343,67 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 // Subscribe attaches sink to opts.Dest. For a queue, the subscription
 // competes with the queue's other consumers; for a topic it receives every
 // message published from now on (a durable subscription also those
-// published while it was away).
+// published while it was away). A queue wildcard pattern or a composite
+// (opts.Composite) makes one subscription fed by several destinations
+// (see SubscribeOptions.Composite). It may deliver to sink before it
+// returns.
 func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink) (*Subscription, error) {
 	if err := ValidateName(opts.Dest.Name); err != nil {
 		return nil, err
 	}
-	s := &Subscription{b: b, opts: opts, sink: sink, credit: opts.Credit, inflight: map[uint64]*entry{},
-		maxRedeliveries: b.opts.MaxRedeliveries}
-	if opts.MaxRedeliveries != nil {
-		s.maxRedeliveries = *opts.MaxRedeliveries
+	for _, d := range opts.Composite {
+		if err := ValidateName(d.Name); err != nil {
+			return nil, err
+		}
 	}
-	s.redeliveryDelay = b.opts.RedeliveryDelay
-	if opts.RedeliveryDelay != nil {
-		s.redeliveryDelay = *opts.RedeliveryDelay
-	}
+	var sel *selector.Selector
 	if strings.TrimSpace(opts.Selector) != "" {
-		sel, err := selector.ParseWith(opts.Selector, selector.Options{ConvertStrings: opts.SelectorConvertStrings})
+		var err error
+		sel, err = selector.ParseWith(opts.Selector, selector.Options{ConvertStrings: opts.SelectorConvertStrings})
 		if err != nil {
 			return nil, err
 		}
-		s.sel = sel
 	}
+	if opts.fansIn() {
+		return b.subscribeFanIn(ctx, opts, sink, sel)
+	}
+	s := b.newSubscription(opts, sink, sel, nil)
+	if err := b.attach(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSubscription returns an unattached subscription; parent is the
+// fan-in subscription it feeds, or nil.
+func (b *Broker) newSubscription(opts SubscribeOptions, sink Sink, sel *selector.Selector, parent *Subscription) *Subscription {
+	s := &Subscription{b: b, opts: opts, sink: sink, sel: sel, parent: parent, inflight: map[uint64]*entry{}}
+	if parent == nil {
+		s.credit = opts.Credit
+	}
+	return s
+}
+
+// attach finds or makes the queue s consumes from (by s.opts.Dest), binds
+// s to it and adds s to its consumers (or, for a browse, hands s the
+// snapshot). A member of a fan-in subscription is published to its parent
+// once bound, before it can receive anything.
+func (b *Broker) attach(ctx context.Context, s *Subscription) error {
+	opts := &s.opts
 	b.mu.Lock()
 	if b.closed {
-		b.mu.Unlock()
-		return nil, ErrClosed
+		b.unlock()
+		return ErrClosed
 	}
 	if opts.Dest.Kind.IsTemp() {
 		owner, ok := b.temps[opts.Dest]
 		if !ok {
-			b.mu.Unlock()
-			return nil, ErrNoDestination
+			b.unlock()
+			return ErrNoDestination
 		}
 		if owner != opts.Owner {
-			b.mu.Unlock()
-			return nil, ErrNotOwner
+			b.unlock()
+			return ErrNotOwner
 		}
 	}
 	var q *queue
@@ -353,48 +413,73 @@ func (b *Broker) Subscribe(ctx context.Context, opts SubscribeOptions, sink Sink
 		q = b.queueLocked(opts.Dest)
 	case opts.Durable():
 		if opts.ClientID == "" {
-			b.mu.Unlock()
-			return nil, errors.New("a durable subscription needs a client id")
+			b.unlock()
+			return errors.New("a durable subscription needs a client id")
 		}
 		q, created = b.ensureDurableLocked(&durableSub{ClientID: opts.ClientID, Name: opts.DurableName, Topic: opts.Dest.Name, NoLocal: opts.NoLocal})
 		s.topic = b.topicLocked(opts.Dest)
 		if q.sub.Topic != opts.Dest.Name || q.sub.NoLocal != opts.NoLocal {
 			// ActiveMQ: a changed durable subscription is deleted and re-made.
-			b.mu.Unlock()
+			b.unlock()
 			if err := b.DeleteDurable(opts.ClientID, opts.DurableName); err != nil {
-				return nil, err
+				return err
 			}
-			return b.Subscribe(ctx, opts, sink)
+			return b.attach(ctx, s)
 		}
 	default:
 		t := b.topicLocked(opts.Dest)
-		q = &queue{b: b, dest: opts.Dest, maxPending: b.opts.TopicMaxPending}
+		q = b.newQueue(opts.Dest)
+		q.maxPending = b.opts.TopicMaxPending
 		s.topic = t
 		t.add(q)
 	}
-	b.mu.Unlock()
+	b.unlock()
 	if created && b.store != nil {
 		if err := b.persistDurable(ctx, q); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	s.q = q
+	s.bind(q)
 	if opts.Browse {
 		if q.sub != nil || opts.Dest.Kind.IsTopic() {
-			return nil, fmt.Errorf("%w: only queues can be browsed", ErrBadDestination)
+			return fmt.Errorf("%w: only queues can be browsed", ErrBadDestination)
 		}
 		q.browse(s)
-		return s, nil
+		return nil
+	}
+	if s.parent != nil && !s.parent.fan.add(s, q) {
+		// Closed meanwhile, or the queue already feeds the parent.
+		if s.topic != nil && q.sub == nil {
+			s.topic.remove(q)
+		}
+		return nil
 	}
 	if err := q.addConsumer(s); err != nil {
 		if s.topic != nil && q.sub == nil {
 			s.topic.remove(q)
 		}
-		return nil, err
+		return err
 	}
 	_, _, n := q.stats()
 	b.demandChanged(opts.Dest, n)
-	return s, nil
+	return nil
+}
+
+// demandEvent is a consumer-count change waiting for unlock to report it.
+type demandEvent struct {
+	dest Destination
+	n    int
+}
+
+// unlock releases b.mu (held for writing), then reports the demand
+// changes recorded while it was held, as OnDemand wants no broker lock.
+func (b *Broker) unlock() {
+	ev := b.demand
+	b.demand = nil
+	b.mu.Unlock()
+	for _, e := range ev {
+		b.demandChanged(e.dest, e.n)
+	}
 }
 
 // ensureDurable registers a durable subscription (recovery).
@@ -412,7 +497,8 @@ func (b *Broker) ensureDurableLocked(d *durableSub) (q *queue, created bool) {
 		return q, false
 	}
 	td := Destination{Kind: Topic, Name: d.Topic}
-	q = &queue{b: b, dest: td, storeName: name, sub: d}
+	q = b.newQueue(td)
+	q.storeName, q.sub = name, d
 	b.durables[name] = q
 	b.topicLocked(td).add(q)
 	return q, true
@@ -525,7 +611,7 @@ func (b *Broker) deadLetter(q *queue, e *entry, cause string) {
 	m.Expiration = 0 // a dead letter does not expire (ActiveMQ keeps it in originalExpiration)
 	b.mu.Lock()
 	dlq := b.queueLocked(m.Dest)
-	b.mu.Unlock()
+	b.unlock()
 	b.prepare(&m)
 	m.ID = old.ID
 	if e.stored || (m.Persistent && b.store != nil) {

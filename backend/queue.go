@@ -42,10 +42,12 @@ type queue struct {
 	maxPending int
 	// durable subscription definition, for subscription queues.
 	sub *durableSub
+	// pol is the destination policy, resolved when the queue was made.
+	pol *queuePolicy
 
 	mu sync.Mutex
 	// Guarded by mu.
-	ready      [10]fifo // by priority; grouped messages all wait at DefaultPriority
+	ready      [10]fifo // by priority; grouped messages, and all when pol.flat, wait at DefaultPriority
 	redeliver  []*entry // released entries, sorted by Seq, dispatched first
 	consumers  []*Subscription
 	next       int           // round-robin position in consumers
@@ -60,6 +62,9 @@ type queue struct {
 	// wakeAt is when the redispatch timer fires for delayed redeliveries
 	// (unix ms, 0 when none is set).
 	wakeAt int64
+	// heldBack lists the groups held back in the current dispatch pass
+	// (choosePassLocked); empty between passes.
+	heldBack map[string]bool
 }
 
 // readyLen returns the number of messages waiting. q.mu must be held.
@@ -72,9 +77,11 @@ func (q *queue) readyLen() int {
 }
 
 // level returns the ready list e waits in.
-func level(e *entry) int {
-	if e.msg.GroupID != "" {
-		return DefaultPriority // a group keeps its order whatever the priorities
+func (q *queue) level(e *entry) int {
+	if e.msg.GroupID != "" || q.pol.flat {
+		// A group keeps its order whatever the priorities; a queue whose
+		// policy turns prioritized dispatch off is first-in first-out.
+		return DefaultPriority
 	}
 	return int(min(e.msg.Priority, 9))
 }
@@ -87,7 +94,7 @@ func (q *queue) enqueue(es ...*entry) {
 		return
 	}
 	for _, e := range es {
-		q.ready[level(e)].push(e)
+		q.ready[q.level(e)].push(e)
 	}
 	before := q.dropped
 	if q.maxPending > 0 {
@@ -122,10 +129,10 @@ func (q *queue) requeueLocked(e *entry) {
 // q.mu must be held.
 func (q *queue) anyCreditLocked() bool {
 	if q.exclusive != nil {
-		return q.exclusive.credit > 0
+		return q.exclusive.hasCredit()
 	}
 	for _, s := range q.consumers {
-		if s.credit > 0 {
+		if s.hasCredit() {
 			return true
 		}
 	}
@@ -136,6 +143,37 @@ func (q *queue) anyCreditLocked() bool {
 // redelivery first, then by priority, and returns recs with the records
 // deliveries produced appended. q.mu must be held.
 func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
+	recs = q.dispatchPassLocked(recs)
+	if len(q.heldBack) > 0 {
+		clear(q.heldBack)
+	}
+	return recs
+}
+
+// choosePassLocked is chooseLocked within one dispatch pass. A message
+// whose group's owner must skip it for want of credit holds back the
+// group's later messages for the rest of the pass: otherwise, were the
+// group forgotten (MaxGroups) or reassigned later in the pass, a later
+// message could go out before it. q.mu must be held.
+func (q *queue) choosePassLocked(e *entry) (*Subscription, bool) {
+	id := e.msg.GroupID
+	if id != "" && q.heldBack[id] {
+		return nil, false
+	}
+	s, first := q.chooseLocked(e)
+	if s == nil && id != "" {
+		if g := q.groups[id]; g != nil && g.owner != nil && g.owner.matches(e) {
+			if q.heldBack == nil {
+				q.heldBack = map[string]bool{}
+			}
+			q.heldBack[id] = true
+		}
+	}
+	return s, first
+}
+
+// dispatchPassLocked is one pass of dispatchLocked. q.mu must be held.
+func (q *queue) dispatchPassLocked(recs []store.Record) []store.Record {
 	if len(q.consumers) == 0 {
 		return recs
 	}
@@ -168,7 +206,7 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 			recs = q.expireLocked(e, recs)
 			continue
 		}
-		s, first := q.chooseLocked(e)
+		s, first := q.choosePassLocked(e)
 		if s == nil {
 			if !q.anyCreditLocked() {
 				return recs
@@ -197,7 +235,7 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 				recs = q.expireLocked(e, recs)
 				continue
 			}
-			s, first := q.chooseLocked(e)
+			s, first := q.choosePassLocked(e)
 			if s == nil {
 				if !q.anyCreditLocked() {
 					f.compact()
@@ -235,12 +273,13 @@ func (q *queue) wakeLocked(at int64) {
 	})
 }
 
-// chooseLocked picks the consumer for e, or nil if none may take it now;
-// first reports that e (re)assigns its message group. q.mu must be held.
+// chooseLocked picks the consumer for e and takes one unit of its credit,
+// or returns nil if none may take e now; first reports that e (re)assigns
+// its message group. q.mu must be held.
 func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
 	m := e.msg
 	if q.exclusive != nil {
-		if s := q.exclusive; s.credit > 0 && s.matches(e) {
+		if s := q.exclusive; s.hasCredit() && s.matches(e) && s.takeCredit() {
 			return s, false
 		}
 		return nil, false
@@ -252,8 +291,8 @@ func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
 	// reassigns it to whichever consumer is considered.
 	g := q.groups[m.GroupID]
 	if g != nil && g.owner != nil && m.GroupSeq != 1 {
-		if g.owner.credit > 0 && g.owner.matches(e) {
-			return g.owner, false
+		if o := g.owner; o.hasCredit() && o.matches(e) && o.takeCredit() {
+			return o, false
 		}
 		return nil, false
 	}
@@ -267,26 +306,36 @@ func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
 
 // pickLocked chooses among the consumers that may take e: the highest
 // priority with credit, then (for a new group) the one owning the fewest
-// groups, then round-robin. q.mu must be held.
+// groups, then round-robin; it takes one unit of the chosen one's credit.
+// q.mu must be held.
 func (q *queue) pickLocked(e *entry, fewestGroups bool) *Subscription {
 	n := len(q.consumers)
-	var best *Subscription
-	bestIdx := -1
-	for i := 0; i < n; i++ {
-		idx := (q.next + i) % n
-		s := q.consumers[idx]
-		if s.credit <= 0 || !s.matches(e) {
-			continue
+	// A member of a fan-in subscription shares its credit with other
+	// queues, which may spend it between the look and the take: then
+	// look again (it shows no credit now).
+	for range n + 1 {
+		var best *Subscription
+		bestIdx := -1
+		for i := 0; i < n; i++ {
+			idx := (q.next + i) % n
+			s := q.consumers[idx]
+			if !s.hasCredit() || !s.matches(e) {
+				continue
+			}
+			if best == nil || s.opts.Priority > best.opts.Priority ||
+				(fewestGroups && s.opts.Priority == best.opts.Priority && s.groups < best.groups) {
+				best, bestIdx = s, idx
+			}
 		}
-		if best == nil || s.opts.Priority > best.opts.Priority ||
-			(fewestGroups && s.opts.Priority == best.opts.Priority && s.groups < best.groups) {
-			best, bestIdx = s, idx
+		if best == nil {
+			return nil
+		}
+		if best.takeCredit() {
+			q.next = (bestIdx + 1) % n
+			return best
 		}
 	}
-	if best != nil {
-		q.next = (bestIdx + 1) % n
-	}
-	return best
+	return nil
 }
 
 // assignGroupLocked gives group id (whose state is g, or nil) to s.
@@ -420,17 +469,27 @@ func (q *queue) expireLocked(e *entry, recs []store.Record) []store.Record {
 	return recs
 }
 
-// isDLQ reports whether q is a dead-letter queue.
+// isDLQ reports whether q is a dead-letter queue: the broker's, a
+// per-destination one, or one a policy names.
 func (q *queue) isDLQ() bool {
 	if q.sub != nil || q.dest.Kind != Queue {
 		return false
 	}
-	return q.dest.Name == q.b.opts.DLQ || q.b.opts.DLQPerDestination && strings.HasPrefix(q.dest.Name, "DLQ.")
+	b := q.b
+	return q.dest.Name == b.opts.DLQ || b.opts.DLQPerDestination && strings.HasPrefix(q.dest.Name, "DLQ.") ||
+		b.policyDLQs[q.dest.Name]
 }
 
-// dlqFor returns the name of the dead-letter queue for q's messages.
+// dlqFor returns the name of the dead-letter queue for q's messages: its
+// policy's, else DLQ.<name> with DLQPerDestination, else the broker's. A
+// dead-letter queue's own messages go to the broker's.
 func (b *Broker) dlqFor(q *queue) string {
-	if b.opts.DLQPerDestination && !q.isDLQ() {
+	switch {
+	case q.isDLQ():
+		return b.opts.DLQ
+	case q.pol.dlq != "":
+		return q.pol.dlq
+	case b.opts.DLQPerDestination:
 		return "DLQ." + q.dest.Name
 	}
 	return b.opts.DLQ

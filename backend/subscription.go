@@ -9,11 +9,17 @@ import (
 )
 
 // Subscription is a consumer attached to a queue, a topic or a durable
-// subscription. Its methods are safe for concurrent use; they take the
-// queue's lock briefly and never block on I/O.
+// subscription, or fed by several of them (a queue wildcard or a
+// composite: see SubscribeOptions.Composite). Its methods are safe for
+// concurrent use; they take the queues' locks briefly and never block on
+// I/O.
+//
+// A fan-in subscription (fan set) is what the caller holds: it owns the
+// credit and hands the work to its members, one internal Subscription per
+// queue, which deliver and settle in their parent's name.
 type Subscription struct {
 	b    *Broker
-	q    *queue
+	q    *queue // nil for a fan-in subscription
 	opts SubscribeOptions
 	sink Sink
 	// topic is set for topic subscriptions (to detach on Close).
@@ -25,8 +31,16 @@ type Subscription struct {
 	// redeliveryDelay delays a failed delivery's redelivery.
 	redeliveryDelay time.Duration
 
+	// fan is set on a fan-in subscription.
+	fan *fanIn
+	// parent is the fan-in subscription a member feeds (nil otherwise);
+	// index is the member's place in it, the low bits of its tags. Both
+	// are set before the member is attached and never change.
+	parent *Subscription
+	index  uint64
+
 	// Guarded by q.mu.
-	credit   int
+	credit   int // unused by members: their parent's fan.credit counts
 	nextTag  uint64
 	inflight map[uint64]*entry
 	closed   bool
@@ -38,17 +52,66 @@ func (s *Subscription) matches(e *entry) bool {
 	return s.sel == nil || s.sel.Matches(e)
 }
 
+// hasCredit reports whether s may take a delivery. q.mu must be held.
+func (s *Subscription) hasCredit() bool {
+	if s.parent != nil {
+		return s.parent.fan.credit.Load() > 0
+	}
+	return s.credit > 0
+}
+
+// takeCredit spends one unit of s's credit, reporting false if there is
+// none (a member's shared credit may have gone to another queue since
+// hasCredit). q.mu must be held.
+func (s *Subscription) takeCredit() bool {
+	if s.parent != nil {
+		c := &s.parent.fan.credit
+		for {
+			v := c.Load()
+			if v <= 0 {
+				return false
+			}
+			if c.CompareAndSwap(v, v-1) {
+				return true
+			}
+		}
+	}
+	if s.credit <= 0 {
+		return false
+	}
+	s.credit--
+	return true
+}
+
+// bind attaches s to q and resolves its redelivery settings: the
+// subscription's own, else q's policy.
+func (s *Subscription) bind(q *queue) {
+	s.q = q
+	s.maxRedeliveries = q.pol.maxRedeliveries
+	if s.opts.MaxRedeliveries != nil {
+		s.maxRedeliveries = *s.opts.MaxRedeliveries
+	}
+	s.redeliveryDelay = q.pol.redeliveryDelay
+	if s.opts.RedeliveryDelay != nil {
+		s.redeliveryDelay = *s.opts.RedeliveryDelay
+	}
+}
+
 // Options returns the options s was created with.
 func (s *Subscription) Options() SubscribeOptions { return s.opts }
 
-// deliverLocked hands e to s; first says e (re)assigned its message group
-// to s. q.mu must be held.
+// deliverLocked hands e to s, whose credit chooseLocked took; first says
+// e (re)assigned its message group to s. q.mu must be held.
 func (s *Subscription) deliverLocked(e *entry, first bool, recs []store.Record) []store.Record {
 	s.nextTag++
 	tag := s.nextTag
+	handle := s // what the sink sees: a member delivers in its parent's name
+	if s.parent != nil {
+		tag = tag<<memberBits | s.index
+		handle = s.parent
+	}
 	count := e.deliveries
 	e.deliveries++
-	s.credit--
 	var recorded uint64
 	if s.opts.AutoAck {
 		recs = s.q.removeLocked(e, recs)
@@ -63,12 +126,16 @@ func (s *Subscription) deliverLocked(e *entry, first bool, recs []store.Record) 
 	if e.msg.GroupID != "" {
 		s.q.groupDeliveredLocked(e, s)
 	}
-	s.sink.Deliver(Delivery{Msg: e.msg, Sub: s, Tag: tag, Count: count, FirstForGroup: first, RecordedAt: recorded})
+	s.sink.Deliver(Delivery{Msg: e.msg, Sub: handle, Tag: tag, Count: count, FirstForGroup: first, RecordedAt: recorded})
 	return recs
 }
 
 // AddCredit allows n more deliveries (AMQP flow, STOMP prefetch refill).
 func (s *Subscription) AddCredit(n int) {
+	if s.fan != nil {
+		s.fanAddCredit(n, false)
+		return
+	}
 	q := s.q
 	q.mu.Lock()
 	if s.closed {
@@ -83,6 +150,10 @@ func (s *Subscription) AddCredit(n int) {
 
 // SetCredit sets the credit to n (AMQP flow with an absolute link-credit).
 func (s *Subscription) SetCredit(n int) {
+	if s.fan != nil {
+		s.fanAddCredit(n, true)
+		return
+	}
 	q := s.q
 	q.mu.Lock()
 	if s.closed {
@@ -116,6 +187,12 @@ func (s *Subscription) SettleAndCredit(tags []uint64, o Outcome, credit int) err
 
 // ackRecord appends the ack record for tag, if its message is stored.
 func (s *Subscription) ackRecord(tag uint64, recs []store.Record) []store.Record {
+	if s.fan != nil {
+		if m := s.fan.member(tag); m != nil {
+			return m.ackRecord(tag, recs)
+		}
+		return recs
+	}
 	s.q.mu.Lock()
 	defer s.q.mu.Unlock()
 	if e, ok := s.inflight[tag]; ok && e.stored {
@@ -127,6 +204,9 @@ func (s *Subscription) ackRecord(tag uint64, recs []store.Record) []store.Record
 // settleTags settles tags and adds credit; with write false the ack
 // records were already written (a transaction's commit).
 func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit int) error {
+	if s.fan != nil {
+		return s.fanSettle(tags, o, write, credit)
+	}
 	q := s.q
 	var recs []store.Record
 	var dead []*entry
@@ -180,6 +260,10 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 // marked redelivered, ahead of newer messages. A non-durable topic
 // subscription's messages are dropped with it.
 func (s *Subscription) Close() {
+	if s.fan != nil {
+		s.fanClose()
+		return
+	}
 	q := s.q
 	q.mu.Lock()
 	if s.closed {
@@ -228,14 +312,14 @@ func (s *Subscription) delayLocked(e *entry) {
 	if d <= 0 {
 		return
 	}
-	o := s.b.opts
-	if o.BackOffMultiplier > 1 {
-		for i := uint32(1); i < e.deliveries && d < o.MaxRedeliveryDelay; i++ {
-			d = time.Duration(float64(d) * o.BackOffMultiplier)
+	p := s.q.pol
+	if p.backOffMultiplier > 1 {
+		for i := uint32(1); i < e.deliveries && d < p.maxRedeliveryDelay; i++ {
+			d = time.Duration(float64(d) * p.backOffMultiplier)
 		}
 	}
-	if o.MaxRedeliveryDelay > 0 {
-		d = min(d, o.MaxRedeliveryDelay)
+	if p.maxRedeliveryDelay > 0 {
+		d = min(d, p.maxRedeliveryDelay)
 	}
 	e.notBefore = time.Now().Add(d).UnixMilli()
 }
@@ -251,7 +335,7 @@ func (s *Subscription) overLimit(e *entry) bool {
 // stored messages.
 func (s *Subscription) Unsubscribe() error {
 	s.Close()
-	if s.q.sub == nil {
+	if s.fan != nil || s.q.sub == nil {
 		return nil
 	}
 	return s.b.DeleteDurable(s.opts.ClientID, s.opts.DurableName)

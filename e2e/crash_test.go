@@ -109,6 +109,9 @@ func crashProduce(addr, dest, prefix string, l *crashLedger) {
 		if err != nil {
 			return
 		}
+		if f.Command == "ERROR" {
+			return // not stored (the store is failing or full): not confirmed, nothing promised
+		}
 		if f.Command != "RECEIPT" || f.Header.Get("receipt-id") != id {
 			l.mu.Lock()
 			l.bad = append(l.bad, fmt.Sprintf("producer %s: got %s %v for %s", prefix, f.Command, f.Header, id))

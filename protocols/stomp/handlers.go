@@ -260,12 +260,18 @@ func (c *conn) sendOne(f *frame.Frame, name string, txn *backend.Tx) *frameError
 	return nil
 }
 
+// onSubscribe handles SUBSCRIBE. A destination list separated by commas
+// ("/queue/a,/queue/b") is an ActiveMQ composite destination: one
+// subscription fed by every member; a queue name with wildcards
+// ("/queue/orders.>") consumes from every matching queue, existing and
+// future (see backend.SubscribeOptions).
 func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 	h := f.Header
-	d, own, ferr := c.destination(f)
+	dests, owns, ferr := c.subscribeDests(f)
 	if ferr != nil {
 		return ferr
 	}
+	d := dests[0]
 	id, ok := h.Contains(frame.Id)
 	if !ok || id == "" {
 		if c.version != wire.V10 {
@@ -290,6 +296,7 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 	}
 	opts := backend.SubscribeOptions{
 		Dest:      d,
+		Composite: dests[1:],
 		Credit:    prefetch,
 		AutoAck:   mode == ackAuto,
 		Owner:     c.owner,
@@ -329,14 +336,22 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 	}
 	durable := durableName(h)
 	if durable != "" && d.Kind == backend.Topic {
+		if len(dests) > 1 {
+			return errorf("a durable subscription (activemq.subscriptionName) takes one topic, not a composite destination")
+		}
 		if c.clientID == "" {
 			return errorf("a durable subscription (activemq.subscriptionName) needs a client-id header on CONNECT")
 		}
 		opts.ClientID, opts.DurableName = c.clientID, durable
 	}
-	if own {
-		if err := c.ensureTemp(d); err != nil {
-			return errorf(err.Error())
+	if opts.Browse && len(dests) > 1 {
+		return errorf("a queue browser (browser:true) takes one queue, not a composite destination")
+	}
+	for i, own := range owns {
+		if own {
+			if err := c.ensureTemp(dests[i]); err != nil {
+				return errorf(err.Error())
+			}
 		}
 	}
 	s := &subState{c: c, id: id, index: len(c.subsByIndex), dest: d, mode: mode, durable: opts.DurableName}
@@ -363,6 +378,33 @@ func (c *conn) onSubscribe(f *frame.Frame) *frameError {
 	c.log.Debug().Str("destination", d.String()).Str("sub", id).Str("ack", h.Get(frame.Ack)).
 		Int("prefetch", prefetch).Str("durable", opts.DurableName).Msg("subscribed")
 	return nil
+}
+
+// subscribeDests parses the destination header of a SUBSCRIBE: one
+// destination or a comma-separated composite; owns[i] reports that
+// dests[i] is one of this connection's temporary destinations.
+func (c *conn) subscribeDests(f *frame.Frame) (dests []backend.Destination, owns []bool, ferr *frameError) {
+	raw := f.Header.Get(frame.Destination)
+	if strings.IndexByte(raw, ',') < 0 {
+		d, own, ferr := c.destination(f)
+		if ferr != nil {
+			return nil, nil, ferr
+		}
+		return []backend.Destination{d}, []bool{own}, nil
+	}
+	for _, name := range strings.Split(raw, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return nil, nil, errorf("SUBSCRIBE destination " + strconv.Quote(raw) + " has an empty member")
+		}
+		d, own, err := c.parseDest(name)
+		if err != nil {
+			return nil, nil, errorf(err.Error())
+		}
+		dests = append(dests, d)
+		owns = append(owns, own)
+	}
+	return dests, owns, nil
 }
 
 // durableName returns the ActiveMQ durable subscription name header
