@@ -143,6 +143,13 @@ func (p *proc) stdoutText() string {
 // its field key as a string.
 func (p *proc) logField(msg, key string) string {
 	p.t.Helper()
+	return p.logFieldWithin(msg, key, waitTimeout)
+}
+
+// logFieldWithin is logField with its own time limit, for start-ups that
+// recover a large store on a loaded machine.
+func (p *proc) logFieldWithin(msg, key string, limit time.Duration) string {
+	p.t.Helper()
 	var val string
 	find := func() bool {
 		p.mu.Lock()
@@ -155,7 +162,7 @@ func (p *proc) logField(msg, key string) string {
 		}
 		return false
 	}
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(limit)
 	for !find() {
 		select {
 		case <-p.done:
@@ -166,7 +173,7 @@ func (p *proc) logField(msg, key string) string {
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q log line within %v\n%s", msg, waitTimeout, p.stderrText())
+			p.t.Fatalf("no %q log line within %v\n%s", msg, limit, p.stderrText())
 		}
 		waitTick()
 	}
