@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,8 @@ import (
 	"github.com/go-stomp/stomp/v3"
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/spf13/cobra"
+
+	"github.com/mqgate/mqgate/cluster/failover"
 )
 
 // consumeOptions are the flags of `mqgate consume`.
@@ -32,8 +35,10 @@ type consumeOptions struct {
 	print       string
 
 	// Derived by validate.
-	target  stompTarget
-	ackMode stomp.AckMode
+	target   stompTarget
+	failover *failover.URI // set for a failover: or amqp:// --url, which the failover client serves
+	hostSet  bool          // --host was given
+	ackMode  stomp.AckMode
 }
 
 func newConsumeCmd() *cobra.Command { return newConsumeCommand(&consumeOptions{}) }
@@ -42,15 +47,21 @@ func newConsumeCmd() *cobra.Command { return newConsumeCommand(&consumeOptions{}
 func newConsumeCommand(o *consumeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consume",
-		Short: "Receive messages from a queue or topic over STOMP",
-		Long: "Subscribe to a destination over STOMP (mqgate, ActiveMQ, RabbitMQ) and print what\n" +
-			"arrives on standard output. Exits 0 after --count messages, on an interrupt\n" +
+		Short: "Receive messages from a queue or topic over STOMP or AMQP 1.0",
+		Long: "Subscribe to a destination over STOMP (mqgate, ActiveMQ, RabbitMQ) or AMQP 1.0 and\n" +
+			"print what arrives on standard output. Exits 0 after --count messages, on an interrupt\n" +
 			"when --count is 0, or after --timeout idle when --count is 0; it exits non-zero\n" +
 			"when --timeout or an interrupt ends it before --count messages arrived.\n" +
-			"A one-line summary goes to standard error.",
+			"A one-line summary goes to standard error.\n\n" +
+			"With a failover URL (failover:(uri,uri)?options, as ActiveMQ writes it) or an\n" +
+			"amqp:// URL, the failover client receives: when a broker is lost it moves to the\n" +
+			"next one and subscribes again (a --durable subscription by its name), writing one\n" +
+			"line per failover to standard error. Messages printed but not yet acknowledged when\n" +
+			"the broker was lost are delivered again, and printed again (at-least-once).",
 		Example: "  mqgate consume -d /queue/orders -n 10\n" +
 			"  mqgate consume -d /topic/prices --durable prices-audit --client-id audit-1 --print headers\n" +
-			"  mqgate consume -d /queue/orders --selector \"region = 'EU'\" --ack client --timeout 5s",
+			"  mqgate consume -d /queue/orders --selector \"region = 'EU'\" --ack client --timeout 5s\n" +
+			"  mqgate consume --url 'failover:(tcp://a:61613,tcp://b:61613)' -d /queue/orders --ack client-individual",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -63,6 +74,7 @@ func newConsumeCommand(o *consumeOptions) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	o.conn.register(fs)
+	fs.Lookup("url").Usage = clientURLUsage
 	fs.StringVarP(&o.destination, "destination", "d", "/queue/test", "where to subscribe: /queue/NAME or /topic/NAME")
 	fs.IntVarP(&o.count, "count", "n", 0, "exit after this many messages (0: until interrupted or --timeout)")
 	fs.StringVar(&o.ack, "ack", "auto", "acknowledgement mode: auto, client (cumulative) or client-individual; client modes ack each message after printing it")
@@ -89,12 +101,12 @@ func parseAckMode(s string) (stomp.AckMode, error) {
 }
 
 // validate checks the flags and fills the derived fields.
-func (o *consumeOptions) validate(*cobra.Command) error {
-	t, err := o.conn.resolve()
+func (o *consumeOptions) validate(cmd *cobra.Command) error {
+	t, fo, err := o.conn.resolveClient()
 	if err != nil {
 		return err
 	}
-	o.target = t
+	o.target, o.failover, o.hostSet = t, fo, cmd.Flags().Changed("host")
 	if err := validateDestination(o.destination); err != nil {
 		return err
 	}
@@ -132,6 +144,9 @@ func (o *consumeOptions) validate(*cobra.Command) error {
 }
 
 func (o *consumeOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
+	if o.failover != nil {
+		return o.runFailover(ctx, stdout, stderr)
+	}
 	var extra [][2]string
 	if o.clientID != "" {
 		extra = append(extra, [2]string{"client-id", o.clientID})
@@ -250,6 +265,110 @@ func printMessage(w *bufio.Writer, mode string, msg *stomp.Message) error {
 	}
 	w.Write(msg.Body)
 	if len(msg.Body) == 0 || msg.Body[len(msg.Body)-1] != '\n' {
+		w.WriteByte('\n')
+	}
+	return w.Flush()
+}
+
+// runFailover receives through the failover client (a failover: or
+// amqp:// --url), which subscribes again after each failover.
+func (o *consumeOptions) runFailover(ctx context.Context, stdout, stderr io.Writer) error {
+	stderr = &lockedWriter{w: stderr}
+	fopts := o.conn.failoverOptions(o.failover, o.hostSet, stderr)
+	fopts.ClientID = o.clientID
+	conn, err := failover.DialURI(ctx, o.failover, fopts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "connected to %s\n", conn.Broker())
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	ack := map[stomp.AckMode]failover.AckMode{
+		stomp.AckAuto: failover.AckAuto, stomp.AckClient: failover.AckClient, stomp.AckClientIndividual: failover.AckIndividual,
+	}[o.ackMode]
+	sub, err := conn.Subscribe(ctx, o.destination, failover.SubOptions{
+		Ack: ack, Prefetch: o.prefetch, Durable: o.durable, Selector: o.selector,
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", o.destination, err)
+	}
+
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	start := time.Now()
+	n := 0
+	var stopErr error
+	for o.count == 0 || n < o.count {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if o.timeout > 0 {
+			rctx, cancel = context.WithTimeout(ctx, o.timeout)
+		}
+		m, err := sub.Receive(rctx)
+		idle := err != nil && rctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				if o.count > 0 {
+					stopErr = fmt.Errorf("interrupted after %d of %d messages", n, o.count)
+				}
+			case idle:
+				if o.count > 0 {
+					stopErr = fmt.Errorf("no message for %s: received %d of %d", o.timeout, n, o.count)
+				}
+			default:
+				return fmt.Errorf("subscription to %s after %d messages: %w", o.destination, n, err)
+			}
+			break
+		}
+		n++
+		if err := printFailoverMessage(out, o.print, m); err != nil {
+			return err
+		}
+		// A message that came on a lost connection cannot be acknowledged:
+		// its broker delivers it again (ErrStaleAck).
+		if err := sub.Ack(ctx, m); err != nil && !errors.Is(err, failover.ErrStaleAck) && ctx.Err() == nil {
+			return fmt.Errorf("ack message %d: %w", n, err)
+		}
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Fprintf(stderr, "received %d messages from %s in %s (%s msgs/s)\n", n, o.destination, roundDuration(el), formatRate(float64(n)/el.Seconds()))
+	return stopErr
+}
+
+// printFailoverMessage writes m to w as mode says; "headers" prints
+// message-id, destination, content-type and redelivered, then the
+// properties sorted by name.
+func printFailoverMessage(w *bufio.Writer, mode string, m *failover.Message) error {
+	switch mode {
+	case "none":
+		return nil
+	case "headers":
+		fmt.Fprintf(w, "message-id:%s\ndestination:%s\n", m.ID, m.Destination)
+		if m.ContentType != "" {
+			fmt.Fprintf(w, "content-type:%s\n", m.ContentType)
+		}
+		if _, ok := m.Props["redelivered"]; m.Redelivered && !ok {
+			w.WriteString("redelivered:true\n")
+		}
+		keys := make([]string, 0, len(m.Props))
+		for k := range m.Props {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s:%s\n", k, m.Header(k))
+		}
+		w.WriteByte('\n')
+	}
+	w.Write(m.Body)
+	if len(m.Body) == 0 || m.Body[len(m.Body)-1] != '\n' {
 		w.WriteByte('\n')
 	}
 	return w.Flush()

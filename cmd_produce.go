@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"github.com/go-stomp/stomp/v3"
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/spf13/cobra"
+
+	"github.com/mqgate/mqgate/cluster/failover"
 )
 
 // produceOptions are the flags of `mqgate produce`.
@@ -32,6 +35,8 @@ type produceOptions struct {
 
 	// Derived by validate.
 	target      stompTarget
+	failover    *failover.URI // set for a failover: or amqp:// --url, which the failover client serves
+	hostSet     bool          // --host was given
 	headerPairs [][2]string
 }
 
@@ -41,14 +46,20 @@ func newProduceCmd() *cobra.Command { return newProduceCommand(&produceOptions{}
 func newProduceCommand(o *produceOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "produce",
-		Short: "Send messages to a queue or topic over STOMP",
-		Long: "Send messages to a destination over STOMP (mqgate, ActiveMQ, RabbitMQ).\n\n" +
+		Short: "Send messages to a queue or topic over STOMP or AMQP 1.0",
+		Long: "Send messages to a destination over STOMP (mqgate, ActiveMQ, RabbitMQ) or AMQP 1.0.\n\n" +
 			"The body is --body, or one message per line of standard input with --stdin,\n" +
 			"or a generated text of --size bytes (\"message I of N\" padded with dots).\n" +
-			"A one-line summary goes to standard error.",
+			"A one-line summary goes to standard error.\n\n" +
+			"With a failover URL (failover:(uri,uri)?options, as ActiveMQ writes it) or an\n" +
+			"amqp:// URL, the failover client sends: every message waits for the broker's\n" +
+			"confirmation (up to 100 in flight), and when a broker is lost the client moves\n" +
+			"to the next one and sends again what was not confirmed, writing one line per\n" +
+			"failover to standard error.",
 		Example: "  mqgate produce -d /queue/orders -n 1000 --size 1024\n" +
 			"  mqgate produce -d /topic/prices --body '{\"px\":1}' --header content-type=application/json\n" +
-			"  tail -f events.log | mqgate produce -d /queue/events --stdin --persistent",
+			"  tail -f events.log | mqgate produce -d /queue/events --stdin --persistent\n" +
+			"  mqgate produce --url 'failover:(tcp://a:61613,tcp://b:61613)?randomize=false' -d /queue/orders -n 100000 --persistent",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -61,13 +72,14 @@ func newProduceCommand(o *produceOptions) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	o.conn.register(fs)
+	fs.Lookup("url").Usage = clientURLUsage
 	fs.StringVarP(&o.destination, "destination", "d", "/queue/test", "where to send: /queue/NAME or /topic/NAME")
 	fs.IntVarP(&o.count, "count", "n", 1, "number of messages to send (not with --stdin, which sends one per line)")
 	fs.IntVar(&o.size, "size", 0, "size in bytes of the generated body when --body and --stdin are not given (0: just \"message I of N\")")
 	fs.StringVar(&o.body, "body", "", "literal message body, sent --count times")
 	fs.BoolVar(&o.stdin, "stdin", false, "read standard input and send each line as a message (without its newline)")
 	fs.BoolVar(&o.persistent, "persistent", false, "send persistent messages (persistent:true header)")
-	fs.BoolVar(&o.receipt, "receipt", false, "ask for a RECEIPT on every SEND and wait for it (default true with --persistent)")
+	fs.BoolVar(&o.receipt, "receipt", false, "ask for a RECEIPT on every SEND and wait for it (default true with --persistent; always with a failover or amqp:// URL)")
 	fs.StringArrayVar(&o.headers, "header", nil, "extra header on every message, as key=value (repeatable)")
 	return cmd
 }
@@ -80,11 +92,11 @@ var reservedSendHeaders = map[string]bool{
 // validate checks the flags and fills the derived fields.
 func (o *produceOptions) validate(cmd *cobra.Command) error {
 	fs := cmd.Flags()
-	t, err := o.conn.resolve()
+	t, fo, err := o.conn.resolveClient()
 	if err != nil {
 		return err
 	}
-	o.target = t
+	o.target, o.failover, o.hostSet = t, fo, fs.Changed("host")
 	if err := validateDestination(o.destination); err != nil {
 		return err
 	}
@@ -211,6 +223,9 @@ func (quietLogger) Warning(string)                  {}
 func (quietLogger) Error(string)                    {}
 
 func (o *produceOptions) run(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
+	if o.failover != nil {
+		return o.runFailover(ctx, stdin, stderr)
+	}
 	conn, err := dialGoStomp(ctx, o.target, 0)
 	if err != nil {
 		return err
@@ -316,4 +331,123 @@ func groupThousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// produceWindow bounds the messages produce has in flight, not yet
+// confirmed, over the failover client.
+const produceWindow = 100
+
+// runFailover sends through the failover client (a failover: or amqp://
+// --url): each message is confirmed by the broker, up to produceWindow in
+// flight, and a failover sends again what was not confirmed.
+func (o *produceOptions) runFailover(ctx context.Context, stdin io.Reader, stderr io.Writer) error {
+	stderr = &lockedWriter{w: stderr}
+	fopts := o.conn.failoverOptions(o.failover, o.hostSet, stderr)
+	fopts.SendWindow = produceWindow
+	conn, err := failover.DialURI(ctx, o.failover, fopts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "connected to %s\n", conn.Broker())
+	closeConn := func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return conn.Close(cctx)
+	}
+	defer closeConn()
+
+	sopts := &failover.SendOptions{ContentType: "text/plain", Persistent: o.persistent}
+	for _, h := range o.headerPairs {
+		switch k := strings.ToLower(h[0]); {
+		case k == "content-type":
+			sopts.ContentType = h[1]
+		case k == "persistent":
+			sopts.Persistent = sopts.Persistent || h[1] == "true"
+		default:
+			if sopts.Props == nil {
+				sopts.Props = map[string]any{}
+			}
+			if _, dup := sopts.Props[h[0]]; !dup {
+				sopts.Props[h[0]] = h[1]
+			}
+		}
+	}
+
+	start := time.Now()
+	queued, confirmed := 0, 0
+	var inflight []*failover.Receipt // in send order
+	// settle takes the confirmed messages off the front of inflight; with
+	// wait it waits for all of them.
+	settle := func(wait bool) error {
+		for len(inflight) > 0 {
+			r := inflight[0]
+			if !wait {
+				select {
+				case <-r.Done():
+				default:
+					return nil
+				}
+			}
+			if err := r.Wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted; reported below
+				}
+				return fmt.Errorf("message %d to %s: %w", r.Seq(), o.destination, err)
+			}
+			inflight = inflight[1:]
+			confirmed++
+		}
+		return nil
+	}
+	send := func(body []byte) error {
+		r, err := conn.SendAsync(ctx, o.destination, body, sopts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("send message %d to %s: %w", queued+1, o.destination, err)
+		}
+		queued++
+		inflight = append(inflight, r)
+		return settle(false)
+	}
+	switch {
+	case o.stdin:
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64*1024), maxBenchBody)
+		for ctx.Err() == nil && sc.Scan() {
+			// The client keeps the body until the broker confirms it.
+			if err := send(bytes.Clone(sc.Bytes())); err != nil {
+				return err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+	default:
+		for i := 1; i <= o.count && ctx.Err() == nil; i++ {
+			body := []byte(o.body)
+			if o.body == "" {
+				body = generatedBody(i, o.count, o.size)
+			}
+			if err := send(body); err != nil {
+				return err
+			}
+		}
+	}
+	if err := settle(true); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	if err := closeConn(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("disconnect: %w", err)
+	}
+	fmt.Fprintf(stderr, "sent %d messages to %s in %s (%s msgs/s)\n", confirmed, o.destination, roundDuration(el), formatRate(float64(confirmed)/el.Seconds()))
+	switch {
+	case len(inflight) > 0:
+		return fmt.Errorf("interrupted with %d messages not confirmed by the broker", len(inflight))
+	case ctx.Err() != nil && !o.stdin && confirmed < o.count:
+		return fmt.Errorf("interrupted after %d of %d messages", confirmed, o.count)
+	}
+	return nil
 }

@@ -3,12 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
+
+	"github.com/mqgate/mqgate/cluster/failover"
 )
 
 // defaultStompPort is the port a --url without one gets (ActiveMQ's and
@@ -37,8 +41,9 @@ var errUnsupportedScheme = errors.New("unsupported URL scheme")
 //
 // A missing port is 61613 and a missing host 127.0.0.1; user:pass@ gives a
 // login and passcode; ActiveMQ-style query options (?a=b) are ignored.
-// Schemes the commands do not speak (failover:, amqp://, TLS) are an error
-// that names the scheme.
+// Schemes it does not take (failover:, amqp://, TLS) are an error that
+// names the scheme; produce and consume take failover: and amqp:// URLs
+// through resolveClient.
 func parseBrokerURL(raw string) (brokerURL, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
@@ -46,7 +51,7 @@ func parseBrokerURL(raw string) (brokerURL, error) {
 	}
 	lower := strings.ToLower(s)
 	if strings.HasPrefix(lower, "failover:") {
-		return brokerURL{}, fmt.Errorf("%w \"failover\" in %q: failover URLs are not supported yet; give one broker as stomp://host:port", errUnsupportedScheme, raw)
+		return brokerURL{}, fmt.Errorf("%w \"failover\" in %q: this command takes one broker as stomp://host:port (mqgate produce and consume take failover URLs)", errUnsupportedScheme, raw)
 	}
 	i := strings.Index(s, "://")
 	if i < 0 {
@@ -110,6 +115,77 @@ func normalizeHostPort(hp string) (string, error) {
 		return "", fmt.Errorf("invalid port %q", port)
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// usesFailoverClient reports whether produce and consume reach raw through
+// the failover client (cluster/failover): a failover: URL, or an AMQP one.
+func usesFailoverClient(raw string) bool {
+	s := strings.ToLower(strings.TrimSpace(raw))
+	return failover.IsFailoverURI(s) || strings.HasPrefix(s, "amqp://") || strings.HasPrefix(s, "amqp+nio://")
+}
+
+// clientURLUsage is the --url help of produce and consume.
+const clientURLUsage = "broker to connect to: stomp://host:port, tcp://host:port (STOMP, as ActiveMQ writes it), host:port, " +
+	"amqp://host:port (AMQP 1.0), or a failover URL as ActiveMQ's, e.g. " +
+	"failover:(tcp://a:61613,tcp://b:61613)?randomize=false&maxReconnectAttempts=10 " +
+	"(reconnects, resubscribes and resends unconfirmed messages; one line on standard error per failover); " +
+	"user:pass@ in the URL sets --login/--passcode"
+
+// resolveClient is resolve for produce and consume: a failover: or amqp://
+// URL gives a failover URI (and a zero target), anything else a STOMP
+// target as resolve does.
+func (c *connFlags) resolveClient() (stompTarget, *failover.URI, error) {
+	if !usesFailoverClient(c.URL) {
+		t, err := c.resolve()
+		return t, nil, err
+	}
+	u, err := failover.ParseURI(c.URL)
+	if err != nil {
+		return stompTarget{}, nil, fmt.Errorf("--url: %w", err)
+	}
+	return stompTarget{}, u, nil
+}
+
+// failoverOptions returns the failover client's options for u: the
+// credentials, and the virtual host (--host: its default "/" applies to
+// STOMP; AMQP gets it only when given), with one line on stderr per
+// failover event.
+func (c *connFlags) failoverOptions(u *failover.URI, hostSet bool, stderr io.Writer) failover.Options {
+	o := failover.Options{Login: c.Login, Passcode: c.Passcode, OnFailover: failoverLogLine(stderr)}
+	if u.Protocol == failover.STOMP || hostSet {
+		o.Host = c.Host
+	}
+	return o
+}
+
+// failoverLogLine returns an OnFailover callback that writes one line per
+// event to w, for an operator watching from a shell.
+func failoverLogLine(w io.Writer) func(failover.Event) {
+	return func(e failover.Event) {
+		if e.To == "" {
+			fmt.Fprintf(w, "failover: lost %s; giving up after %s: %v\n", e.From, roundDuration(e.Took), e.Err)
+			return
+		}
+		cause := ""
+		if e.Err != nil {
+			cause = " (" + e.Err.Error() + ")"
+		}
+		fmt.Fprintf(w, "failover: %s -> %s in %s%s; resubscribed %d, resent %d\n",
+			e.From, e.To, roundDuration(e.Took), cause, e.Resubscribed, e.Resent)
+	}
+}
+
+// lockedWriter serializes writes to w: the failover client writes its
+// event lines from its own goroutine.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // connFlags are the connection flags every client command takes.

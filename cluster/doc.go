@@ -1,5 +1,6 @@
-// Package cluster will hold mqgate's clustering: discovery (static and
-// multicast), network-of-brokers bridges over AMQP 1.0, master/slave roles
-// and the failover client. It imports the backend API and backend/store
-// only; nothing in it is built yet.
+// Package cluster holds mqgate's clustering: ha (master/slave elections on
+// a shared store's lease), discovery (static peer lists and ActiveMQ's
+// multicast beacons) and failover (the client transport that reconnects,
+// resubscribes and resends). Network-of-brokers bridges come next. It
+// imports the backend API and backend/store only.
 package cluster
