@@ -14,9 +14,11 @@ import (
 	"github.com/Azure/go-amqp"
 )
 
-// AMQP 1.0 support for `mqgate bench --protocol amqp`, over
-// github.com/Azure/go-amqp. The engine in bench.go drives these through the
-// benchSender and benchReceiver interfaces like the STOMP clients.
+// AMQP 1.0 support for `mqgate bench --protocol amqp`, over the lean client
+// (bench_amqp_lean*.go, the default) or github.com/Azure/go-amqp
+// (--amqp-client go-amqp, the real-world client). The engine in bench.go
+// drives these through the benchSender and benchReceiver interfaces like
+// the STOMP clients.
 //
 // Mapping of the STOMP options:
 //   - --receipt-every K > 0 (the default 100 with --persistent): unsettled
@@ -28,8 +30,9 @@ import (
 //   - --prefetch: link credit (0: 1000).
 
 const (
-	defaultAMQPPort = "5672"
-	benchAMQPClient = "go-amqp"
+	defaultAMQPPort     = "5672"
+	benchAMQPClient     = "go-amqp"
+	benchAMQPLeanClient = "lean"
 
 	// Application-property keys carrying what STOMP puts in bench headers.
 	amqpPropProducer = "bench-p"
@@ -73,7 +76,8 @@ func parseAMQPURL(raw string) (stompTarget, error) {
 }
 
 // amqpAddress turns a bench destination (/queue/x, /topic/x) into mqgate's
-// AMQP address (queue://x, topic://x).
+// AMQP address (queue://x, topic://x). Each connection then maps it to the
+// form its broker announces (amqpBrokerAddress).
 func amqpAddress(dest string) string {
 	for _, kind := range []string{"queue", "topic"} {
 		if rest, ok := strings.CutPrefix(dest, "/"+kind+"/"); ok {
@@ -124,7 +128,39 @@ type amqpSender struct {
 	closeOnce sync.Once
 }
 
-func newAMQPSender(ctx context.Context, cfg benchConfig, dest string, body []byte, index int) (*amqpSender, error) {
+// newAMQPSender connects one producer with the client cfg.client names.
+func newAMQPSender(ctx context.Context, cfg benchConfig, dest string, body []byte, index int) (benchSender, error) {
+	if cfg.client == benchAMQPLeanClient {
+		s, err := newAMQPLeanSender(ctx, cfg, dest, body, index)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	s, err := newGoAMQPSender(ctx, cfg, dest, body, index)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newAMQPReceiver connects one consumer with the client cfg.client names.
+func newAMQPReceiver(ctx context.Context, cfg benchConfig, dest string, index int) (benchReceiver, error) {
+	if cfg.client == benchAMQPLeanClient {
+		r, err := newAMQPLeanReceiver(ctx, cfg, dest, index)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	r, err := newGoAMQPReceiver(ctx, cfg, dest, index)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newGoAMQPSender(ctx context.Context, cfg benchConfig, dest string, body []byte, index int) (*amqpSender, error) {
 	conn, sess, err := dialAMQP(ctx, cfg.target)
 	if err != nil {
 		return nil, err
@@ -139,7 +175,7 @@ func newAMQPSender(ctx context.Context, cfg benchConfig, dest string, body []byt
 	}
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s.link, err = sess.NewSender(actx, dest, opts)
+	s.link, err = sess.NewSender(actx, amqpBrokerAddress(dest, conn.Properties()), opts)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("attach sender: %w", err)
@@ -280,7 +316,7 @@ type amqpReceiver struct {
 	closed   atomic.Bool
 }
 
-func newAMQPReceiver(ctx context.Context, cfg benchConfig, dest string, _ int) (*amqpReceiver, error) {
+func newGoAMQPReceiver(ctx context.Context, cfg benchConfig, dest string, _ int) (*amqpReceiver, error) {
 	conn, sess, err := dialAMQP(ctx, cfg.target)
 	if err != nil {
 		return nil, err
@@ -301,7 +337,7 @@ func newAMQPReceiver(ctx context.Context, cfg benchConfig, dest string, _ int) (
 	defer cancel()
 	// NewReceiver returns after the broker's attach: the subscription is in
 	// place before any producer starts.
-	r.link, err = sess.NewReceiver(actx, dest, opts)
+	r.link, err = sess.NewReceiver(actx, amqpBrokerAddress(dest, conn.Properties()), opts)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("attach receiver: %w", err)

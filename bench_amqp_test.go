@@ -97,9 +97,18 @@ func TestRunBenchAMQP(t *testing.T) {
 func TestBenchFlagsAMQP(t *testing.T) {
 	cfg, err := parseBench(t, "--protocol", "amqp")
 	wantErr(t, err, "")
-	if cfg.protocol != "amqp" || cfg.target.Addr != "127.0.0.1:5672" || cfg.client != benchAMQPClient {
+	if cfg.protocol != "amqp" || cfg.target.Addr != "127.0.0.1:5672" || cfg.client != benchAMQPLeanClient {
 		t.Fatalf("defaults: %+v", cfg)
 	}
+	cfg, err = parseBench(t, "--protocol", "amqp", "--amqp-client", "go-amqp")
+	wantErr(t, err, "")
+	if cfg.client != benchAMQPClient {
+		t.Fatalf("--amqp-client go-amqp: %+v", cfg)
+	}
+	_, err = parseBench(t, "--protocol", "amqp", "--amqp-client", "proton")
+	wantErr(t, err, "expected lean or go-amqp")
+	_, err = parseBench(t, "--amqp-client", "lean")
+	wantErr(t, err, "--protocol amqp only")
 	cfg, err = parseBench(t, "--protocol", "amqp", "--url", "amqp://u:p@example.com:5673", "--persistent")
 	wantErr(t, err, "")
 	if cfg.target.Addr != "example.com:5673" || cfg.target.Login != "u" || cfg.target.Passcode != "p" || cfg.receiptEvery != 100 {

@@ -34,6 +34,7 @@ type benchOptions struct {
 	json         bool
 	client       string
 	protocol     string
+	amqpClient   string
 }
 
 func newBenchCmd() *cobra.Command { return newBenchCommand(&benchOptions{}) }
@@ -42,8 +43,9 @@ func newBenchCmd() *cobra.Command { return newBenchCommand(&benchOptions{}) }
 func newBenchCommand(o *benchOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure throughput, latency and delivery of a STOMP broker",
-		Long: "Measure a STOMP broker (mqgate, ActiveMQ, RabbitMQ's STOMP plugin) with\n" +
+		Short: "Measure throughput, latency and delivery of a STOMP or AMQP 1.0 broker",
+		Long: "Measure a STOMP broker (mqgate, ActiveMQ, RabbitMQ's STOMP plugin) or, with\n" +
+			"--protocol amqp, an AMQP 1.0 broker (mqgate, RabbitMQ's AMQP 1.0 plugin) with\n" +
 			"producers and consumers on a fresh destination.\n\n" +
 			"Reports messages sent per second (until the broker confirmed the last one),\n" +
 			"deliveries received per second, end-to-end latency percentiles (every message\n" +
@@ -57,7 +59,8 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 			"  mqgate bench --persistent --receipt-every 100 -n 20000\n" +
 			"  mqgate bench --topic -p 1 -c 4 -n 100000\n" +
 			"  mqgate bench --rate 5000 --duration 10s --warmup 2s --json\n" +
-			"  mqgate bench --protocol amqp --url amqp://127.0.0.1:5672 -p 4 -c 4",
+			"  mqgate bench --protocol amqp --url amqp://127.0.0.1:5672 -p 4 -c 4\n" +
+			"  mqgate bench --protocol amqp --amqp-client go-amqp --url amqp://127.0.0.1:5672",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.config(cmd)
@@ -86,7 +89,8 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 15*time.Second, "give up when nothing is sent or received for this long")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.StringVar(&o.client, "client", "lean", "STOMP client: lean (pipelined, batched flushes) or go-stomp (github.com/go-stomp/stomp, for comparison)")
-	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol: stomp, or amqp (AMQP 1.0 via github.com/Azure/go-amqp; --url amqp://host:port, default port 5672)")
+	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol: stomp, or amqp (AMQP 1.0; --url amqp://host:port, default port 5672)")
+	fs.StringVar(&o.amqpClient, "amqp-client", benchAMQPLeanClient, "AMQP client with --protocol amqp: lean (pipelined, batched flushes and acknowledgements) or go-amqp (github.com/Azure/go-amqp, the real-world client)")
 	return cmd
 }
 
@@ -120,9 +124,12 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 			t.Passcode = o.conn.Passcode
 		}
 		if fs.Changed("client") {
-			bad("--client applies to --protocol stomp only")
+			bad("--client applies to --protocol stomp only (--amqp-client chooses the AMQP client)")
 		}
-		client = benchAMQPClient
+		client = o.amqpClient
+		if client != benchAMQPLeanClient && client != benchAMQPClient {
+			bad("--amqp-client %q: expected lean or go-amqp", o.amqpClient)
+		}
 	default:
 		err = fmt.Errorf("--protocol %q: expected stomp or amqp", o.protocol)
 	}
@@ -174,6 +181,9 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	}
 	if o.protocol == "stomp" && o.client != "lean" && o.client != "go-stomp" {
 		bad("--client %q: expected lean or go-stomp", o.client)
+	}
+	if o.protocol == "stomp" && fs.Changed("amqp-client") {
+		bad("--amqp-client applies to --protocol amqp only")
 	}
 	if len(problems) > 0 {
 		return benchConfig{}, errors.New(strings.Join(problems, "; "))

@@ -35,8 +35,12 @@ func (q *ackQueue) reset() {
 	q.items, q.head = q.items[:0], 0
 }
 
-// completeLocked records the outcome of delivery seq and sends the
-// dispositions that are now in order. c.mu must be held.
+// completeLocked records the outcome of delivery seq. The dispositions it
+// puts in order go out with the next frame queued, or when the writer next
+// drains the queue (flushAcksLocked), whichever comes first: outcomes that
+// arrive together (a group commit's) share one disposition frame, and no
+// frame queued after an outcome overtakes its disposition. c.mu must be
+// held.
 func (s *session) completeLocked(seq uint64, st wire.DeliveryState) {
 	q := &s.acks
 	if s.ended.Load() || seq < q.base+uint64(q.head) || seq >= q.base+uint64(len(q.items)) {
@@ -44,6 +48,33 @@ func (s *session) completeLocked(seq uint64, st wire.DeliveryState) {
 	}
 	it := &q.items[seq-q.base]
 	it.state, it.done = st, true
+	if seq == q.base+uint64(q.head) && !s.acksDue {
+		s.acksDue = true
+		s.c.acksDue = append(s.c.acksDue, s)
+	}
+}
+
+// flushAcksLocked queues the dispositions of every session whose next
+// outcomes are known. c.mu must be held.
+func (c *conn) flushAcksLocked() {
+	due := c.acksDue
+	c.acksDue = c.acksSpare[:0] // emitting appends frames, which flush again: find nothing
+	for i, s := range due {
+		s.acksDue = false
+		s.emitAcksLocked()
+		due[i] = nil
+	}
+	c.acksSpare = due[:0]
+}
+
+// emitAcksLocked queues dispositions for the done deliveries at the head of
+// the ack queue, in order, a run of consecutive accepted ones in one
+// frame. c.mu must be held.
+func (s *session) emitAcksLocked() {
+	q := &s.acks
+	if s.ended.Load() {
+		return
+	}
 	for q.head < len(q.items) && q.items[q.head].done {
 		first := q.items[q.head]
 		last := first.id

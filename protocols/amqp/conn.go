@@ -3,6 +3,7 @@ package amqp
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -21,6 +22,10 @@ import (
 // writeTimeout bounds one write to a client; a client that reads nothing
 // for this long is cut off.
 const writeTimeout = 30 * time.Second
+
+// readBufSize is the size of a connection's read buffer: a burst of
+// transfers is read with few system calls.
+const readBufSize = 64 << 10
 
 // closeLinger is how long a connection we close keeps reading (and
 // discarding) after its close frame, so that the peer reads the frame
@@ -73,6 +78,7 @@ type conn struct {
 	tempSeq  uint64
 	deadline time.Time // the read deadline last set
 	settles  []settleRef
+	xferIn   wire.Transfer // the transfer being handled: decoded in place
 
 	// Guarded by mu: the outbound queue and what the broker's goroutines
 	// touch (link flow state, acks, publish accounting).
@@ -88,6 +94,11 @@ type conn struct {
 	waiting   bool          // the reader waits in pubCond
 	pubCond   *sync.Cond
 	starved   []*inbound // sender links owed credit once publishes drain
+	acksDue   []*session // sessions with dispositions to queue (completeLocked)
+	acksSpare []*session
+	// settledDone is publishDone for pre-settled publishes, which all
+	// share it. Set by newConn.
+	settledDone func(error)
 
 	// Guarded by wmu: the writer's state (sessions' outgoing windows and
 	// held items, see session) and its scratch.
@@ -98,6 +109,9 @@ type conn struct {
 	xferID     uint32
 	xferFormat uint32
 	xferTag    [8]byte
+
+	// to is the writer goroutine's address cache for appendMessage.
+	to addrCache
 
 	heldBytes atomic.Int64 // payload bytes held back by session windows
 
@@ -119,7 +133,7 @@ func newConn(s *Server, nc net.Conn, n uint64) *conn {
 		b:            s.b,
 		opts:         &s.opts,
 		nc:           nc,
-		br:           bufio.NewReaderSize(nc, 32<<10),
+		br:           bufio.NewReaderSize(nc, readBufSize),
 		id:           id,
 		tempPrefix:   id + ":",
 		owner:        id,
@@ -133,6 +147,7 @@ func newConn(s *Server, nc net.Conn, n uint64) *conn {
 		stopping:     make(chan struct{}),
 	}
 	c.fr = wire.NewFrameReader(c.br, s.opts.MaxFrameSize)
+	c.settledDone = c.publishDone(nil, 0, true)
 	c.pubCond = sync.NewCond(&c.mu)
 	c.log = s.log.With().Str("conn", id).Str("remote", nc.RemoteAddr().String()).Logger()
 	return c
@@ -202,7 +217,10 @@ func (c *conn) finish(e ending) {
 	}
 	c.closeWriter()
 	<-c.wdone
-	if (e.closeErr != nil && c.amqpUp) || e.header != nil || e.linger || c.tooLarge.Load() {
+	// Linger after any close we send, our answer to the peer's included:
+	// a socket closed with unread input (a peer's late frame) is reset,
+	// and the reset can destroy our close before the peer reads it.
+	if (e.closeErr != nil && c.amqpUp) || e.peerClosed || e.header != nil || e.linger || c.tooLarge.Load() {
 		c.linger()
 	}
 	c.nc.Close()
@@ -221,7 +239,8 @@ func (c *conn) finish(e ending) {
 // linger half-closes the socket and reads until the peer answers our
 // close with its own or closes the socket, or closeLinger passes: what we
 // wrote last is read, not reset. Input that does not parse as frames (a
-// read cut off inside one) is discarded.
+// read cut off inside one) is discarded. AMQP 1.0 §2.4.3: a peer that
+// closes keeps reading until its partner's close, with a timeout.
 func (c *conn) linger() {
 	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
@@ -376,9 +395,10 @@ func (c *conn) readFrame() (wire.Frame, error) {
 	if c.tooLarge.Load() {
 		return wire.Frame{}, errTooLarge
 	}
-	if c.opened && c.opts.IdleTimeout > 0 && !c.isStopping() {
+	if c.opened && c.opts.IdleTimeout > 0 && !c.frameBuffered() && !c.isStopping() {
 		// Setting a deadline per frame costs a timer update; a stale one
-		// by up to an eighth of the timeout is close enough.
+		// by up to an eighth of the timeout is close enough. A frame
+		// that is already buffered is read without waiting: no clock.
 		now := time.Now()
 		if now.Sub(c.deadline) > c.opts.IdleTimeout/8 {
 			c.deadline = now
@@ -386,6 +406,17 @@ func (c *conn) readFrame() (wire.Frame, error) {
 		}
 	}
 	return c.fr.ReadFrame()
+}
+
+// frameBuffered reports whether the whole next frame is in the read
+// buffer, so that reading it does not touch the socket.
+func (c *conn) frameBuffered() bool {
+	n := c.br.Buffered()
+	if n < wire.FrameHeaderSize {
+		return false
+	}
+	hdr, _ := c.br.Peek(wire.FrameHeaderSize)
+	return int(binary.BigEndian.Uint32(hdr)) <= n
 }
 
 // amqp runs the AMQP layer: open, then frames until the connection ends.
@@ -511,8 +542,14 @@ func (c *conn) handleFrame(f wire.Frame) (ending, bool) {
 	if f.Empty() {
 		return ending{}, false // an empty frame keeps the connection alive, AMQP 1.0 §2.4.5
 	}
-	p, err := wire.DecodeFrameBody(f)
-	if err != nil {
+	var p wire.Performative
+	if code, err := wire.PeekDescriptor(f.Body); err == nil && code == wire.DescTransfer {
+		// The hot path: a transfer decodes into the reader's own.
+		if err := c.xferIn.Unmarshal(f.Body); err != nil {
+			return c.decodeFailed(err), true
+		}
+		p = &c.xferIn
+	} else if p, err = wire.DecodeFrameBody(f); err != nil {
 		return c.decodeFailed(err), true
 	}
 	var pe *protoError

@@ -214,7 +214,12 @@ func propValue(v any) (any, bool) {
 }
 
 // appendMessage encodes the AMQP message of delivery d onto buf. It runs
-// on broker goroutines (from Deliver) with c.mu held.
+// on the connection's writer goroutine (and uses its address cache, c.to).
+// The sections are encoded one by one from values on the stack, the
+// message annotations come from a table of encodings, and the
+// application-properties map is written straight from the message's
+// properties: a delivery costs one allocation (the message-id), not one
+// per section and property.
 func appendMessage(buf []byte, d backend.Delivery, c *conn) []byte {
 	m := d.Msg
 	raw := false
@@ -226,21 +231,24 @@ func appendMessage(buf []byte, d backend.Delivery, c *conn) []byte {
 	if m.Expiration > 0 {
 		h.TTL = uint32(min(max(m.Expiration-time.Now().UnixMilli(), 1), math.MaxUint32))
 	}
-	am := wire.Message{Header: &h}
-	ann := make(wire.Map, 0, 3)
+	buf, _ = h.Marshal(buf) // a header always encodes
+	msgType := annBytes
 	switch {
 	case raw:
+		msgType = annNone
 	case text:
-		ann = append(ann, wire.MapEntry{Key: annMsgType, Value: jmsTextMessage})
+		msgType = annText
 	case m.ContentType == contentTypeJavaObject:
-		ann = append(ann, wire.MapEntry{Key: annMsgType, Value: jmsObjectMessage})
-	default:
-		ann = append(ann, wire.MapEntry{Key: annMsgType, Value: jmsBytesMessage})
+		msgType = annObject
 	}
-	ann = append(ann, wire.MapEntry{Key: annDest, Value: jmsKind(m.Dest.Kind)})
+	replyTo := -1
+	if !m.ReplyTo.IsZero() {
+		replyTo = int(jmsKind(m.ReplyTo.Kind))
+	}
+	buf = append(buf, annotationSections[msgType][jmsKind(m.Dest.Kind)][replyTo+1]...)
 	props := wire.Properties{
 		MessageID:          idFromString(m.ID),
-		To:                 formatAddress(m.Dest),
+		To:                 c.to.address(m.Dest),
 		Subject:            m.Type,
 		CorrelationID:      idFromString(m.CorrelationID),
 		ContentType:        wire.Symbol(m.ContentType),
@@ -250,42 +258,105 @@ func appendMessage(buf []byte, d backend.Delivery, c *conn) []byte {
 	}
 	if !m.ReplyTo.IsZero() {
 		props.ReplyTo = formatAddress(m.ReplyTo)
-		ann = append(ann, wire.MapEntry{Key: annReplyTo, Value: jmsKind(m.ReplyTo.Kind)})
 	}
 	if m.GroupID != "" && m.GroupSeq > 0 {
 		seq := uint32(m.GroupSeq)
 		props.GroupSequence = &seq
 	}
-	am.MessageAnnotations = ann
-	am.Properties = &props
-	if len(m.Props) > 0 || d.FirstForGroup {
-		ap := make(wire.Map, 0, len(m.Props)+1)
-		for _, p := range m.Props {
-			if p.Name == BodyProp {
-				continue
-			}
-			ap = append(ap, wire.MapEntry{Key: p.Name, Value: p.Value})
-		}
-		if d.FirstForGroup {
-			ap = append(ap, wire.MapEntry{Key: PropFirstForGroup, Value: true})
-		}
-		am.ApplicationProperties = ap
+	if out, err := props.Marshal(buf); err == nil {
+		buf = out
+	} else {
+		c.log.Warn().Err(err).Str("message_id", m.ID).Msg("encoding message properties failed; they are dropped")
 	}
-	out, err := am.Marshal(buf)
-	if err != nil {
-		// A property value of a type the codec does not encode: keep the
-		// message, without its application-properties.
-		c.log.Warn().Err(err).Str("message_id", m.ID).Msg("encoding application-properties failed; they are dropped")
-		am.ApplicationProperties = nil
-		out, _ = am.Marshal(buf)
+	if len(m.Props) > 0 || d.FirstForGroup {
+		out, err := wire.AppendMapSection(buf, wire.DescApplicationProperties, func(b []byte) ([]byte, int, error) {
+			n := 0
+			for _, p := range m.Props {
+				if p.Name == BodyProp {
+					continue
+				}
+				var err error
+				if b, err = wire.AppendString(b, p.Name); err != nil {
+					return b, n, err
+				}
+				if b, err = wire.AppendValue(b, p.Value); err != nil {
+					return b, n, err
+				}
+				n++
+			}
+			if d.FirstForGroup {
+				b, _ = wire.AppendString(b, PropFirstForGroup)
+				b = append(b, 0x41) // true
+				n++
+			}
+			return b, n, nil
+		})
+		if err == nil {
+			buf = out
+		} else {
+			// A property value of a type the codec does not encode: keep
+			// the message, without its application-properties.
+			c.log.Warn().Err(err).Str("message_id", m.ID).Msg("encoding application-properties failed; they are dropped")
+		}
 	}
 	switch {
 	case raw:
-		return append(out, m.Body...)
+		return append(buf, m.Body...)
 	case text:
-		return appendVariable(append(out, 0x00, 0x53, byte(wire.DescAMQPValue)), 0xa1, 0xb1, m.Body)
+		return appendVariable(append(buf, 0x00, 0x53, byte(wire.DescAMQPValue)), 0xa1, 0xb1, m.Body)
 	}
-	return appendVariable(append(out, 0x00, 0x53, byte(wire.DescData)), 0xa0, 0xb0, m.Body)
+	return appendVariable(append(buf, 0x00, 0x53, byte(wire.DescData)), 0xa0, 0xb0, m.Body)
+}
+
+// The x-opt-jms-msg-type variants of annotationSections.
+const (
+	annNone   = iota // a raw body: no message type
+	annText          // TextMessage
+	annObject        // ObjectMessage
+	annBytes         // BytesMessage
+)
+
+// annotationSections holds every message-annotations section appendMessage
+// writes, encoded once: by x-opt-jms-msg-type variant, x-opt-jms-dest value
+// and x-opt-jms-reply-to value plus one (0: no reply-to).
+var annotationSections = func() (t [4][4][5][]byte) {
+	types := [4]int8{-1, jmsTextMessage, jmsObjectMessage, jmsBytesMessage}
+	for v, typ := range types {
+		for dest := range int8(4) {
+			for reply := range int8(5) {
+				ann := make(wire.Map, 0, 3)
+				if typ >= 0 {
+					ann = append(ann, wire.MapEntry{Key: annMsgType, Value: typ})
+				}
+				ann = append(ann, wire.MapEntry{Key: annDest, Value: dest})
+				if reply > 0 {
+					ann = append(ann, wire.MapEntry{Key: annReplyTo, Value: reply - 1})
+				}
+				b, err := (&wire.Message{MessageAnnotations: ann}).Marshal(nil)
+				if err != nil {
+					panic(err) // constant input
+				}
+				t[v][dest][reply] = b
+			}
+		}
+	}
+	return t
+}()
+
+// addrCache remembers the address of the last destination the writer
+// encoded: a consumer's deliveries mostly come from one destination, whose
+// address is then formatted once. Writer goroutine.
+type addrCache struct {
+	dest backend.Destination
+	addr string
+}
+
+// address returns formatAddress(d).
+func (a *addrCache) address(d backend.Destination) string {
+	if d != a.dest || a.addr == "" {
+		a.dest, a.addr = d, formatAddress(d)
+	}
+	return a.addr
 }
 
 // appendVariable appends b as a variable-width value: code8 (one-byte

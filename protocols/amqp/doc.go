@@ -3,7 +3,8 @@
 // and link state machines of the OASIS AMQP 1.0 specification over the
 // codec in protocols/amqp/wire, and maps links onto the broker core
 // (backend): a client's sender link publishes, a client's receiver link
-// subscribes with link credit as the subscription's credit, and a
+// subscribes with link credit as the subscription's credit (a queue
+// source in distribution-mode copy browses the queue instead), and a
 // coordinator link runs local transactions. docs/protocol-mapping.md says
 // how messages map to the broker's and to STOMP's.
 //

@@ -145,7 +145,10 @@ func (in *inbound) publish(payload []byte) {
 		return
 	}
 	seq := c.trackPublish(in.s, in.id, in.settled)
-	done := c.publishDone(in.s, seq, in.settled)
+	done := c.settledDone
+	if !in.settled {
+		done = c.publishDone(in.s, seq, false)
+	}
 	if err := c.b.PublishAsync(m, done); err != nil {
 		done(err)
 	}

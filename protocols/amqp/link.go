@@ -212,9 +212,13 @@ func (s *session) attachSender(a *wire.Attach) {
 		}
 		opts.Exclusive = b
 	}
+	// A queue source in distribution-mode copy is a queue browser (Qpid
+	// JMS's QueueBrowser attaches so): it reads a snapshot of the queue
+	// without consuming it. A topic subscription is a copy anyway.
+	var browse *browseCollector
 	if src.DistributionMode == wire.DistCopy && !opts.Dest.Kind.IsTopic() {
-		refuse(wire.Errorf(wire.CondNotImplemented, "browsing a queue (distribution-mode copy) is not supported yet"))
-		return
+		browse = &browseCollector{}
+		opts.Browse = true
 	}
 	if opts.Dest.Kind == backend.Topic && (src.Durable != wire.DurableNone || src.ExpiryPolicy == wire.ExpiryNever) {
 		if c.containerID == "" {
@@ -225,7 +229,11 @@ func (s *session) attachSender(a *wire.Attach) {
 		out.durable = true
 	}
 	reply.Outcomes = sourceOutcomes
-	sub, err := c.b.Subscribe(context.Background(), opts, out)
+	var sink backend.Sink = out
+	if browse != nil {
+		sink = browse
+	}
+	sub, err := c.b.Subscribe(context.Background(), opts, sink)
 	if err != nil {
 		e := brokerError(err)
 		if errors.Is(err, selector.ErrInvalid) {
@@ -236,6 +244,10 @@ func (s *session) attachSender(a *wire.Attach) {
 	}
 	out.sub = sub
 	out.dest = opts.Dest
+	if browse != nil {
+		out.browse = browse.take()
+		out.browsing = true
+	}
 	l.out = out
 	s.links[a.Handle] = l
 	zero := uint32(0)
@@ -250,7 +262,7 @@ func (s *session) attachSender(a *wire.Attach) {
 		InitialDeliveryCount: &zero,
 	})
 	c.log.Debug().Str("link", a.Name).Str("source", opts.Dest.String()).Bool("presettled", out.presettled).
-		Str("durable", opts.DurableName).Str("selector", opts.Selector).Msg("receiver attached")
+		Str("durable", opts.DurableName).Str("selector", opts.Selector).Bool("browse", out.browsing).Msg("receiver attached")
 }
 
 // linkInt reads an AMQP integer of any width.

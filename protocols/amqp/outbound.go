@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mqgate/mqgate/backend"
@@ -35,6 +36,39 @@ type outbound struct {
 	// detached: set by the reader when the link goes; the writer then drops
 	// what is queued for it.
 	detached atomic.Bool
+
+	// browsing: a queue browser's link (source distribution-mode copy).
+	// Its subscription handed over a snapshot of the queue when it was
+	// made and is closed; browse holds the part of the snapshot not sent
+	// yet, which the peer's credit releases. Set by the reader before the
+	// link is in the session's table; browse is then guarded by c.mu.
+	browsing bool
+	browse   []backend.Delivery
+}
+
+// browseCollector is the sink of a browse subscription: Subscribe hands it
+// the queue's waiting messages before it returns (backend.SubscribeOptions
+// Browse), without credit; the link then sends them as the peer's credit
+// allows.
+type browseCollector struct {
+	mu    sync.Mutex
+	items []backend.Delivery
+}
+
+// Deliver implements backend.Sink.
+func (b *browseCollector) Deliver(d backend.Delivery) {
+	b.mu.Lock()
+	b.items = append(b.items, d)
+	b.mu.Unlock()
+}
+
+// take returns what was delivered.
+func (b *browseCollector) take() []backend.Delivery {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	items := b.items
+	b.items = nil
+	return items
 }
 
 // unsettledOut is one of our deliveries the peer has not settled.
@@ -50,20 +84,45 @@ type unsettledOut struct {
 func (o *outbound) Deliver(d backend.Delivery) {
 	c := o.s.c
 	c.mu.Lock()
-	if c.wclosed {
-		c.mu.Unlock()
-		return
-	}
-	o.deliveryCount++
-	before := c.outBytes + int(c.heldBytes.Load())
-	c.out = append(c.out, outItem{kind: outDelivery, o: o, d: d})
-	c.outBytes += deliverySize(d)
-	over := c.overCapLocked(before)
+	over := o.deliverLocked(d)
 	c.mu.Unlock()
 	c.signal()
 	if over {
 		c.slowConsumer()
 	}
+}
+
+// deliverLocked queues d for the writer, taking one credit, and reports
+// whether the connection became a slow consumer. c.mu must be held.
+func (o *outbound) deliverLocked(d backend.Delivery) (over bool) {
+	c := o.s.c
+	if c.wclosed {
+		return false
+	}
+	if len(c.acksDue) > 0 {
+		c.flushAcksLocked()
+	}
+	o.deliveryCount++
+	before := c.outBytes + int(c.heldBytes.Load())
+	c.out = append(c.out, outItem{kind: outDelivery, o: o, d: d})
+	c.outBytes += deliverySize(d)
+	return c.overCapLocked(before)
+}
+
+// feedBrowseLocked sends what the link's credit allows of a browser's
+// snapshot. c.mu must be held.
+func (o *outbound) feedBrowseLocked() (over bool) {
+	n := 0
+	for n < len(o.browse) && int32(o.limit-o.deliveryCount) > 0 {
+		over = o.deliverLocked(o.browse[n]) || over
+		o.browse[n] = backend.Delivery{}
+		n++
+	}
+	o.browse = o.browse[n:]
+	if len(o.browse) == 0 {
+		o.browse = nil
+	}
+	return over
 }
 
 // appendTransfer appends one transfer frame carrying as much of payload as
@@ -99,16 +158,30 @@ func (o *outbound) onFlow(f *wire.Flow) *protoError {
 		c.mu.Lock()
 		delta := int32(limit - o.limit)
 		o.limit = limit
+		over := false
+		if o.browsing {
+			over = o.feedBrowseLocked()
+		}
 		c.mu.Unlock()
-		if delta != 0 {
+		switch {
+		case o.browsing:
+			c.signal()
+			if over {
+				c.slowConsumer()
+			}
+		case delta != 0:
 			o.sub.AddCredit(int(delta))
 		}
 	}
 	switch {
 	case f.Drain:
-		// AddCredit delivered what the queue holds; stop, and spend the
-		// rest of the credit by advancing the delivery-count.
-		o.sub.SetCredit(0)
+		// AddCredit delivered what the queue holds (a browser: what its
+		// snapshot holds); stop, and spend the rest of the credit by
+		// advancing the delivery-count. A browser that has seen its whole
+		// snapshot learns so from this answer.
+		if !o.browsing {
+			o.sub.SetCredit(0)
+		}
 		c.mu.Lock()
 		if int32(o.limit-o.deliveryCount) > 0 {
 			o.deliveryCount = o.limit
@@ -145,6 +218,11 @@ func (o *outbound) detach(closed bool) {
 	s := o.s
 	c := s.c
 	o.detached.Store(true)
+	if o.browsing {
+		c.mu.Lock()
+		o.browse = nil
+		c.mu.Unlock()
+	}
 	c.wmu.Lock()
 	kept := s.held[:0]
 	for _, it := range s.held {

@@ -35,7 +35,8 @@ type session struct {
 	unsettled            map[uint32]unsettledOut // our deliveries the peer has not settled
 
 	// Guarded by c.mu.
-	acks ackQueue // the peer's deliveries waiting for their outcome
+	acks    ackQueue // the peer's deliveries waiting for their outcome
+	acksDue bool     // s is in c.acksDue
 }
 
 // onBegin handles a begin from the peer and answers it. AMQP 1.0 §2.5.1,

@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/mqgate/mqgate/backend"
@@ -70,6 +71,7 @@ func (c *conn) queuePerf(ch uint16, p wire.Performative) {
 func (c *conn) queueRaw(b []byte) {
 	c.mu.Lock()
 	if !c.wclosed {
+		c.flushAcksLocked()
 		start := len(c.ctl)
 		c.ctl = append(c.ctl, b...)
 		c.pushFramesLocked(start)
@@ -97,6 +99,9 @@ func (c *conn) appendPerfLocked(ch uint16, p wire.Performative) {
 	if c.wclosed {
 		return
 	}
+	if len(c.acksDue) > 0 {
+		c.flushAcksLocked() // outcomes known before p go first
+	}
 	start := len(c.ctl)
 	buf, err := wire.AppendPerformative(c.ctl, ch, p)
 	if err != nil {
@@ -122,6 +127,9 @@ func (c *conn) appendPerfLocked(ch uint16, p wire.Performative) {
 func (c *conn) queueFlowLocked(it outItem) {
 	if c.wclosed {
 		return
+	}
+	if len(c.acksDue) > 0 {
+		c.flushAcksLocked()
 	}
 	it.kind = outFlow
 	c.out = append(c.out, it)
@@ -177,7 +185,8 @@ func (c *conn) slowConsumer() {
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	var items, spare []outItem
-	var ctl, ctlSpare, arena, buf []byte
+	var ctl []byte
+	var ctlSpare, arenaSpare, bufSpare scratch
 	var hb *time.Timer
 	var hbC <-chan time.Time
 	var hbEvery time.Duration
@@ -187,8 +196,9 @@ func (c *conn) writeLoop() {
 		case <-hbC:
 		}
 		c.mu.Lock()
+		c.flushAcksLocked()
 		items, c.out = c.out, spare[:0]
-		ctl, c.ctl = c.ctl, ctlSpare[:0]
+		ctl, c.ctl = c.ctl, ctlSpare.b
 		c.outBytes = 0
 		closed := c.wclosed
 		if c.hbSend > 0 && hb == nil {
@@ -198,7 +208,16 @@ func (c *conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		arena = arena[:0]
+		// One allocation at most for each buffer a wake-up fills: growing
+		// by doubling costs more than encoding.
+		size, deliveries := 0, 0
+		for i := range items {
+			if it := &items[i]; it.kind == outDelivery {
+				size += deliverySize(it.d)
+				deliveries++
+			}
+		}
+		arena := slices.Grow(arenaSpare.b, size)
 		for i := range items {
 			it := &items[i]
 			if it.kind == outDelivery && !it.o.detached.Load() && !it.o.s.ended.Load() {
@@ -207,7 +226,7 @@ func (c *conn) writeLoop() {
 				it.end = len(arena)
 			}
 		}
-		buf = buf[:0]
+		buf := slices.Grow(bufSpare.b, len(ctl)+len(arena)+transferOverhead*deliveries)
 		c.wmu.Lock()
 		buf = c.pumpLocked(buf)
 		for i := range items {
@@ -215,13 +234,10 @@ func (c *conn) writeLoop() {
 		}
 		c.wmu.Unlock()
 		clear(items)
-		spare, ctlSpare = items[:0], ctl[:0]
-		if cap(arena) > 1<<20 {
-			arena = nil // don't hold on to a burst's buffers
-		}
-		if cap(ctlSpare) > 1<<20 {
-			ctlSpare = nil
-		}
+		idle := len(buf) == 0 // nothing to send but, perhaps, a heart-beat
+		spare = items[:0]
+		arenaSpare.keep(arena, idle)
+		ctlSpare.keep(ctl, idle)
 
 		if len(buf) == 0 && hb != nil && !closed {
 			buf = append(buf, emptyFrame...)
@@ -248,9 +264,7 @@ func (c *conn) writeLoop() {
 			}
 			c.mu.Unlock()
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil
-		}
+		bufSpare.keep(buf, idle)
 		if closed {
 			c.mu.Lock()
 			empty := len(c.out) == 0
@@ -263,6 +277,36 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// transferOverhead bounds the frame header and transfer performative in
+// front of a delivery's payload, for sizing the write buffer.
+const transferOverhead = 64
+
+// scratch is a buffer the writer reuses across wake-ups: a connection
+// under steady load keeps its buffers instead of growing them again each
+// time, and one whose load fell (a quarter of the buffer used for
+// scratchIdle wake-ups in a row, or a wake-up with nothing to send but a
+// heart-beat) lets a burst's buffer go. Writer goroutine.
+type scratch struct {
+	b   []byte
+	low int // consecutive wake-ups that used less than a quarter of b
+}
+
+const scratchIdle = 64
+
+// keep takes back the buffer after a wake-up used len(used) bytes of it;
+// idle says the wake-up had nothing to send.
+func (s *scratch) keep(used []byte, idle bool) {
+	if cap(used) > 64<<10 && (idle || len(used) < cap(used)/4) {
+		if s.low++; idle || s.low >= scratchIdle {
+			s.b, s.low = nil, 0
+			return
+		}
+	} else {
+		s.low = 0
+	}
+	s.b = used[:0]
 }
 
 // writeItemLocked appends the frames of one queued item to buf, or holds

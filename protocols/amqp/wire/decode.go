@@ -67,11 +67,13 @@ func failAt(off int, reason string) error {
 // left returns how many bytes remain.
 func (d *decoder) left() int { return len(d.b) - d.off }
 
-// need fails unless n more bytes remain. n is uint64 so that a declared
-// uint32 size never overflows int.
-func (d *decoder) need(n uint64, what string) error {
+// need fails unless n more bytes remain for a value of format code c. n
+// is uint64 so that a declared uint32 size never overflows int. The
+// message is built only on failure: need runs for every variable-width
+// value.
+func (d *decoder) need(n uint64, c byte) error {
 	if n > uint64(d.left()) {
-		return d.fail(what + " needs " + strconv.FormatUint(n, 10) +
+		return d.fail(typeOfCode[c].String() + " needs " + strconv.FormatUint(n, 10) +
 			" bytes, " + strconv.Itoa(d.left()) + " left")
 	}
 	return nil
@@ -305,7 +307,7 @@ func (d *decoder) vbin(c byte) ([]byte, error) {
 		}
 		n = uint64(v)
 	}
-	if err := d.need(n, typeOfCode[c].String()); err != nil {
+	if err := d.need(n, c); err != nil {
 		return nil, err
 	}
 	end := d.off + int(n)
@@ -322,7 +324,6 @@ func (d *decoder) vbin(c byte) ([]byte, error) {
 // (0xc_, 0xe_) or 4 octets (0xd_, 0xf_).
 func (d *decoder) compound(c byte) (count int, saved []byte, err error) {
 	var size, n uint64
-	what := typeOfCode[c].String()
 	if c>>4 == 0xc || c>>4 == 0xe {
 		b, err := d.u8()
 		if err != nil {
@@ -330,9 +331,9 @@ func (d *decoder) compound(c byte) (count int, saved []byte, err error) {
 		}
 		size = uint64(b)
 		if size < 1 {
-			return 0, nil, failAt(d.off-1, what+" size too small for its count")
+			return 0, nil, failAt(d.off-1, typeOfCode[c].String()+" size too small for its count")
 		}
-		if err := d.need(size, what); err != nil {
+		if err := d.need(size, c); err != nil {
 			return 0, nil, err
 		}
 		b, _ = d.u8()
@@ -345,9 +346,9 @@ func (d *decoder) compound(c byte) (count int, saved []byte, err error) {
 		}
 		size = uint64(v)
 		if size < 4 {
-			return 0, nil, failAt(d.off-4, what+" size too small for its count")
+			return 0, nil, failAt(d.off-4, typeOfCode[c].String()+" size too small for its count")
 		}
-		if err := d.need(size, what); err != nil {
+		if err := d.need(size, c); err != nil {
 			return 0, nil, err
 		}
 		v, _ = d.u32()
@@ -362,7 +363,7 @@ func (d *decoder) compound(c byte) (count int, saved []byte, err error) {
 	// Every element of a list or map occupies at least its constructor
 	// byte; arrays check their element width themselves.
 	if c>>4 != 0xe && c>>4 != 0xf && n > uint64(d.left()) {
-		return 0, nil, d.fail(what + " count " + strconv.FormatUint(n, 10) +
+		return 0, nil, d.fail(typeOfCode[c].String() + " count " + strconv.FormatUint(n, 10) +
 			" exceeds its " + strconv.Itoa(d.left()) + " bytes")
 	}
 	return int(n), saved, nil
@@ -508,7 +509,7 @@ func (d *decoder) skip() error {
 	default:
 		n = uint64(minWidth(c))
 	}
-	if err := d.need(n, typeOfCode[c].String()); err != nil {
+	if err := d.need(n, c); err != nil {
 		return err
 	}
 	d.off += int(n)

@@ -393,3 +393,31 @@ func appendVarData(b []byte, v any) []byte {
 	}
 	return b
 }
+
+// AppendString appends s as an AMQP string: str8, or str32 when longer
+// than 255 bytes. AMQP 1.0 §1.6.20. Unlike AppendValue it takes the string
+// as it is, so a caller encoding many does not box each in an interface.
+func AppendString(b []byte, s string) ([]byte, error) {
+	return appendVar(b, codeStr8, codeStr32, s)
+}
+
+// AppendMapSection appends a described map section (delivery or message
+// annotations, application properties, footer: AMQP 1.0 §3.2) with
+// descriptor code, whose entries fill appends (key and value alternately,
+// with AppendValue, AppendString or a Marshal method), returning how many
+// entries (pairs) it wrote. A caller can encode a map this way without
+// building a Map. The smallest encoding (map8 or map32) is chosen; on an
+// error nothing is appended.
+func AppendMapSection(b []byte, code uint64, fill func(b []byte) ([]byte, int, error)) ([]byte, error) {
+	start := len(b)
+	b = append(appendUlong(append(b, codeDescribed), code), codeMap32)
+	b, hdr := begin32(b)
+	b, n, err := fill(b)
+	if err == nil {
+		b, err = end32(b, hdr, 2*n)
+	}
+	if b, err = compact(b, hdr, err); err != nil {
+		return b[:start], err
+	}
+	return b, nil
+}

@@ -360,6 +360,7 @@ func (m *Message) decodeSection(d *decoder, code uint64) error {
 type SectionSpan struct {
 	Descriptor uint64
 	Start, End int // b[Start:End] is the whole described section
+	Value      int // b[Value:End] is the section's value, after its descriptor
 }
 
 // ScanSections locates the sections of an encoded message without decoding
@@ -367,21 +368,73 @@ type SectionSpan struct {
 // properties, or the first section after the annotations, to the end of the
 // body) byte for byte while rewriting the header and annotations.
 func ScanSections(b []byte) ([]SectionSpan, error) {
-	d := decoder{b: b}
 	var spans []SectionSpan
-	for d.off < len(b) {
-		start := d.off
-		code, ok, err := d.descriptor()
+	for off := 0; off < len(b); {
+		sp, err := NextSection(b, off)
 		if err != nil {
 			return nil, err
 		}
-		if !ok || code < DescHeader || code > DescFooter {
-			return nil, failAt(start, "unknown message section "+descriptorLabel(code, ok))
-		}
-		if err := d.skip(); err != nil {
-			return nil, err
-		}
-		spans = append(spans, SectionSpan{Descriptor: code, Start: start, End: d.off})
+		spans = append(spans, sp)
+		off = sp.End
 	}
 	return spans, nil
+}
+
+// NextSection locates the message section that starts at b[off:], without
+// decoding its contents and without allocating: the next one starts at the
+// returned span's End. Compound values are stepped over by their declared
+// size, so their contents are not validated. A value that is not a known
+// section is a *DecodeError.
+func NextSection(b []byte, off int) (SectionSpan, error) {
+	d := decoder{b: b, off: off}
+	start := d.off
+	code, ok, err := d.descriptor()
+	if err != nil {
+		return SectionSpan{}, err
+	}
+	if !ok || code < DescHeader || code > DescFooter {
+		return SectionSpan{}, failAt(start, "unknown message section "+descriptorLabel(code, ok))
+	}
+	value := d.off
+	if err := d.skip(); err != nil {
+		return SectionSpan{}, err
+	}
+	return SectionSpan{Descriptor: code, Start: start, End: d.off, Value: value}, nil
+}
+
+// ScanMap calls fn with the encoding of each key and value (constructor
+// included) of the map encoded at the start of b (a map8 or map32, as in
+// the application-properties section's value), in order, until fn returns
+// false. It decodes nothing and does not allocate; the slices alias b.
+// AMQP 1.0 §1.6.23.
+func ScanMap(b []byte, fn func(key, value []byte) bool) error {
+	d := decoder{b: b}
+	c, err := d.u8()
+	if err != nil {
+		return err
+	}
+	if c != codeMap8 && c != codeMap32 {
+		return d.wrongType(c, "map")
+	}
+	n, saved, err := d.compound(c)
+	if err != nil {
+		return err
+	}
+	if n%2 != 0 {
+		return failAt(0, "map has an odd number of elements")
+	}
+	for i := 0; i < n; i += 2 {
+		k := d.off
+		if err := d.skip(); err != nil {
+			return err
+		}
+		v := d.off
+		if err := d.skip(); err != nil {
+			return err
+		}
+		if !fn(b[k:v:v], b[v:d.off:d.off]) {
+			return nil
+		}
+	}
+	return d.close(saved, "map")
 }

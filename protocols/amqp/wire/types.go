@@ -159,7 +159,7 @@ const (
 
 // String returns the type's name as the spec spells it.
 func (t Type) String() string {
-	if n, ok := typeNames[t]; ok {
+	if n := typeNameTable[t]; n != "" {
 		return n
 	}
 	return "type(0x" + hex.EncodeToString([]byte{byte(t)}) + ")"
@@ -174,6 +174,14 @@ var typeNames = map[Type]string{
 	TypeString: "string", TypeSymbol: "symbol", TypeList: "list", TypeMap: "map",
 	TypeArray: "array",
 }
+
+// typeNameTable is typeNames indexed by type, for String.
+var typeNameTable = func() (t [256]string) {
+	for k, v := range typeNames {
+		t[k] = v
+	}
+	return t
+}()
 
 // TypeOf returns the AMQP type that AppendValue encodes v as, and false for
 // Go types it does not encode (including Described and Marshalers, whose
