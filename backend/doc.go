@@ -4,7 +4,8 @@
 // no protocol and no store implementation; persistence goes through
 // backend/store.
 //
-// Lock order: Broker.mu, then queue.mu. A Sink's Deliver is called with the
-// queue's mu held (a browse calls it without) and must not call back into
-// the broker.
+// Lock order: Broker.mu, then a fan-in subscription's fanIn.mu, then
+// queue.mu (fanIn.mu is released before a queue's lock is taken; see
+// fanin.go). A Sink's Deliver is called with the queue's mu held (a browse
+// calls it without) and must not call back into the broker.
 package backend

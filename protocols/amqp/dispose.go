@@ -85,13 +85,14 @@ func (s *session) onDisposition(d *wire.Disposition) *protoError {
 		}
 	}
 	c.wmu.Unlock()
-	if !d.Settled && len(refs) > 0 {
+	answer := !d.Settled && len(refs) > 0
+	s.settle(refs, o, t)
+	if answer {
 		// AMQP 1.0 §2.6.12: in rcv-settle-mode second the sender settles
-		// once it has the outcome, and says so.
+		// once it has applied the outcome, and says so.
 		l := last
 		c.queuePerf(s.outCh, &wire.Disposition{Role: wire.RoleSender, First: first, Last: &l, Settled: true, State: d.State})
 	}
-	s.settle(refs, o, t)
 	clear(refs)
 	c.settles = refs[:0]
 	return nil
