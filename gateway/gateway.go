@@ -317,8 +317,9 @@ func (g *Gateway) listenAdmin() error {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	g.adminLn = ln
-	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
-	g.serve(func() error { return g.admin.Serve(ln) }, "admin")
+	srv := &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	g.admin = srv
+	g.serve(func() error { return srv.Serve(ln) }, "admin")
 	g.log.Info().Str("addr", ln.Addr().String()).Msg("admin HTTP listening")
 	return nil
 }
