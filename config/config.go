@@ -178,6 +178,28 @@ type BrokerConfig struct {
 	DLQPerDestination bool `mapstructure:"dlq_per_destination"`
 	// MaxRedeliveryDelay caps the backed-off delay.
 	MaxRedeliveryDelay time.Duration `mapstructure:"max_redelivery_delay"`
+	// Policies are per-destination policies (ActiveMQ's policyEntry): the
+	// most specific entry whose pattern matches a destination overrides
+	// the settings above for it. Checked by the gateway against the
+	// broker core's rules (see gateway.New).
+	Policies []PolicyConfig `mapstructure:"policies"`
+}
+
+// PolicyConfig is one entry of broker.policies. A field left out (nil, or
+// "" for DLQ) keeps the broker-wide setting.
+type PolicyConfig struct {
+	// Destination is the pattern the entry applies to: "queue://orders.>",
+	// "topic://prices.*", "queue://orders"; STOMP's "/queue/orders.>" and
+	// "/topic/..." are accepted too.
+	Destination        string         `mapstructure:"destination"`
+	MaxRedeliveries    *int           `mapstructure:"max_redeliveries"`
+	RedeliveryDelay    *time.Duration `mapstructure:"redelivery_delay"`
+	BackOffMultiplier  *float64       `mapstructure:"backoff_multiplier"`
+	MaxRedeliveryDelay *time.Duration `mapstructure:"max_redelivery_delay"`
+	DLQ                string         `mapstructure:"dlq"`
+	// PrioritizedMessages turns priority dispatch on or off for the
+	// matching destinations (on by default).
+	PrioritizedMessages *bool `mapstructure:"prioritized_messages"`
 }
 
 // LogConfig configures logging.
@@ -338,6 +360,7 @@ func Default() *Config {
 			MaxGroups:          65536,
 			BackOffMultiplier:  1,
 			MaxRedeliveryDelay: time.Minute,
+			Policies:           []PolicyConfig{},
 		},
 		Log: LogConfig{
 			Level:  LevelInfo,

@@ -45,6 +45,7 @@ func TestKeys(t *testing.T) {
 		"cluster.multicast.interface", "cluster.multicast.ttl", "cluster.multicast.interval", "cluster.multicast.missed_beats",
 		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending", "broker.max_groups",
 		"broker.redelivery_delay", "broker.backoff_multiplier", "broker.dlq_per_destination", "broker.max_redelivery_delay",
+		"broker.policies",
 		"log.level", "log.format", "shutdown.timeout",
 	}
 	var got []string

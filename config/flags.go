@@ -68,6 +68,8 @@ var help = map[string]string{
 	"broker.max_redelivery_delay": "Longest redelivery delay the back-off reaches; more than 0.",
 	"broker.dlq_per_destination":  "Dead-letter each queue's messages to DLQ.<queue> (a topic's to DLQ.<topic>) instead of broker.dlq.",
 	"broker.max_groups":           "Message groups one queue tracks before it forgets groups with no unacknowledged message; 0 means no limit.",
+	"broker.policies": "Per-destination policies: a list of entries, each a destination pattern and the redelivery, " +
+		"dead-letter and priority settings that override the broker-wide ones there; the most specific match wins; in the environment or a flag, YAML or JSON text. See docs/semantics.md.",
 
 	"log.level":  "Least severe log level written: trace, debug, info, warn or error.",
 	"log.format": "Log output format: auto (console on a terminal, JSON otherwise), console or json.",
@@ -111,6 +113,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Duration(name, v, usage)
 		case ByteSize:
 			fs.Var(&v, name, usage)
+		case []PolicyConfig:
+			fs.String(name, "[]", usage)
 		default:
 			panic(fmt.Sprintf("config: key %s has unsupported type %T", k.name, v))
 		}

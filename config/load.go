@@ -17,6 +17,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load returns the configuration from, highest precedence first: the flags
@@ -93,7 +94,7 @@ func load(path string, flags *pflag.FlagSet, lookupEnv func(string) (string, boo
 	}
 	sortKeyErrors(valueErrs)
 	for _, e := range valueErrs {
-		e.Source = source[e.Key]
+		e.Source = source[baseKey(e.Key)]
 	}
 	errs = append(errs, valueErrs...)
 	if len(errs) > 0 {
@@ -259,12 +260,21 @@ func collectKeys(t reflect.Type, prefix string, index []int) {
 // go last.
 func sortKeyErrors(errs []*KeyError) {
 	order := func(e *KeyError) int {
-		if i, ok := keyOrder[e.Key]; ok {
+		if i, ok := keyOrder[baseKey(e.Key)]; ok {
 			return i
 		}
 		return len(keys)
 	}
 	slices.SortStableFunc(errs, func(a, b *KeyError) int { return order(a) - order(b) })
+}
+
+// baseKey returns the key a KeyError's key is under: "broker.policies"
+// for "broker.policies[2].dlq".
+func baseKey(k string) string {
+	if i := strings.IndexByte(k, '['); i >= 0 {
+		return k[:i]
+	}
+	return k
 }
 
 // unknownKeys returns a KeyError for every key in v (flattened,
@@ -410,6 +420,7 @@ func editDistance(a, b string) int {
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	byteSizeType = reflect.TypeFor[ByteSize]()
+	policiesType = reflect.TypeFor[[]PolicyConfig]()
 )
 
 // decodeHook converts a value from a file (YAML/TOML/JSON scalars), the
@@ -418,6 +429,8 @@ var (
 // write. It is a mapstructure.DecodeHookFuncType.
 func decodeHook(_, to reflect.Type, data any) (any, error) {
 	switch {
+	case to == policiesType:
+		return toPolicies(data)
 	case to == durationType:
 		return toDuration(data)
 	case to == byteSizeType:
@@ -432,6 +445,29 @@ func decodeHook(_, to reflect.Type, data any) (any, error) {
 		return toString(data)
 	}
 	return data, nil
+}
+
+// toPolicies reads broker.policies: a list of entries from a file, or, from
+// the environment or a flag, the same list written as YAML or JSON text
+// (`[{destination: "queue://orders.>", max_redeliveries: 3}]`). An empty
+// text or list is no policies.
+func toPolicies(data any) (any, error) {
+	text, ok := data.(string)
+	if !ok {
+		if v := reflect.ValueOf(data); v.Kind() == reflect.Slice && v.Len() == 0 {
+			return []PolicyConfig{}, nil
+		}
+		return data, nil
+	}
+	if strings.TrimSpace(text) == "" {
+		return []PolicyConfig{}, nil
+	}
+	var entries []map[string]any
+	if err := yaml.Unmarshal([]byte(text), &entries); err != nil {
+		return nil, fmt.Errorf("%q is not a list of policy entries in YAML or JSON, such as "+
+			`[{destination: "queue://orders.>", max_redeliveries: 3}]: %v`, text, err)
+	}
+	return entries, nil
 }
 
 // toBool parses true or false (also from a string, as the environment and

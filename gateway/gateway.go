@@ -32,8 +32,9 @@ var Version = "dev"
 // and client listeners; between terms it is a slave with only the admin
 // endpoint open.
 type Gateway struct {
-	cfg *config.Config
-	log zerolog.Logger
+	cfg      *config.Config
+	policies []backend.Policy // broker.policies, checked by New
+	log      zerolog.Logger
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -74,7 +75,11 @@ func New(cfg *config.Config, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: zerolog.Nop(), servCh: make(chan struct{})}
+	policies, err := brokerPolicies(cfg.Broker.Policies)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, policies: policies, log: zerolog.Nop(), servCh: make(chan struct{})}
 	for _, o := range opts {
 		o(g)
 	}
@@ -214,6 +219,7 @@ func (g *Gateway) startTerm(ctx context.Context, st store.Store) error {
 		RedeliveryDelay:    cfg.Broker.RedeliveryDelay,
 		BackOffMultiplier:  cfg.Broker.BackOffMultiplier,
 		MaxRedeliveryDelay: cfg.Broker.MaxRedeliveryDelay,
+		Policies:           g.policies,
 		Logger:             g.log,
 	})
 	start := time.Now()
