@@ -189,3 +189,48 @@ func TestSemWildcardQueueAMQP(t *testing.T) {
 	b.waitQueue(t, base+".a", 0, 0)
 	b.waitQueue(t, base+".b", 0, 0)
 }
+
+// TestSemCompositeAMQP: an AMQP sender whose target is a composite
+// ("queue://a,topic://t") stores a copy in each member before the
+// delivery is accepted; a receiver whose source is a composite consumes
+// from every member with one credit window, and its outcomes settle on the
+// queue each delivery came from. A STOMP subscriber to the topic member
+// sees the copy.
+func TestSemCompositeAMQP(t *testing.T) {
+	t.Parallel()
+	b := startSemBroker(t)
+	base := uniq("sem.amqpcomp")
+	c := b.semRaw(t)
+	sendR(c, "SUBSCRIBE", "", "id", "t", "destination", "/topic/"+base+".t", "ack", "auto")
+
+	_, s := amqpClient(t, b.amqp, nil)
+	snd := amqpSender(t, s, "queue://"+base+".a,queue://"+base+".b,topic://"+base+".t", nil)
+	amqpSendText(t, snd, "both")
+	if m := c.expect("MESSAGE"); string(m.Body) != "both" {
+		t.Fatalf("topic member got %q", m.Body)
+	}
+	b.waitQueue(t, base+".a", 1, 0)
+	b.waitQueue(t, base+".b", 1, 0)
+
+	r := amqpReceiver(t, s, "queue://"+base+".a,queue://"+base+".b", &amqp.ReceiverOptions{Credit: 10})
+	got := map[string]int{}
+	for _, m := range amqpRecvN(t, r, 2) {
+		to := ""
+		if m.Properties != nil && m.Properties.To != nil {
+			to = *m.Properties.To
+		}
+		got[amqpBody(m)+"@"+to]++
+		amqpAccept(t, r, m)
+	}
+	if got["both@queue://"+base+".a"] != 1 || got["both@queue://"+base+".b"] != 1 {
+		t.Fatalf("composite receiver got %v", got)
+	}
+	b.waitQueue(t, base+".a", 0, 0)
+	b.waitQueue(t, base+".b", 0, 0)
+
+	// A bad member refuses the link, naming it.
+	_, err := s.NewSender(amqpCtx(t), "queue://"+base+".a,", nil)
+	if err == nil || !strings.Contains(err.Error(), "composite member") {
+		t.Fatalf("a composite with an empty member: %v", err)
+	}
+}

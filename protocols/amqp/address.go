@@ -70,6 +70,29 @@ func parseAddress(addr string, caps []wire.Symbol) (backend.Destination, error) 
 	return parseAddressKind(addr, kindOfCapabilities(caps))
 }
 
+// parseComposite parses a terminus address that may be an ActiveMQ
+// composite destination, members separated by commas
+// ("queue://a,topic://b", "a,b"): each member as parseAddress reads it.
+func parseComposite(addr string, caps []wire.Symbol) ([]backend.Destination, error) {
+	if strings.IndexByte(addr, ',') < 0 {
+		d, err := parseAddress(addr, caps)
+		if err != nil {
+			return nil, err
+		}
+		return []backend.Destination{d}, nil
+	}
+	members := strings.Split(addr, ",")
+	out := make([]backend.Destination, 0, len(members))
+	for _, name := range members {
+		d, err := parseAddress(strings.TrimSpace(name), caps)
+		if err != nil {
+			return nil, fmt.Errorf("composite member %q: %w", name, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // parseAddressKind is parseAddress with the kind of a plain name given.
 func parseAddressKind(addr string, def backend.Kind) (backend.Destination, error) {
 	for _, p := range [...]struct {

@@ -1,6 +1,8 @@
 package amqp
 
 import (
+	"sync"
+
 	"github.com/mqgate/mqgate/backend"
 	"github.com/mqgate/mqgate/protocols/amqp/wire"
 )
@@ -11,7 +13,8 @@ import (
 type inbound struct {
 	s           *session
 	l           *link
-	dest        backend.Destination // zero: anonymous relay, the message's to decides
+	dest        backend.Destination   // zero: anonymous relay, the message's to decides
+	more        []backend.Destination // the other members of a composite target ("queue://a,queue://b")
 	coordinator bool
 
 	// Owned by the reader goroutine: the delivery being received.
@@ -141,6 +144,13 @@ func (in *inbound) publish(payload []byte) {
 			in.finish(&wire.Rejected{Error: brokerError(err)})
 			return
 		}
+		for _, d := range in.more {
+			mc, _ := c.messageFromAMQP(payload, d) // decoded once already
+			if err := t.tx.Publish(mc); err != nil {
+				in.finish(&wire.Rejected{Error: brokerError(err)})
+				return
+			}
+		}
 		in.finish(&wire.TransactionalState{TxnID: txnID, Outcome: accepted})
 		return
 	}
@@ -149,8 +159,42 @@ func (in *inbound) publish(payload []byte) {
 	if !in.settled {
 		done = c.publishDone(in.s, seq, false)
 	}
+	if len(in.more) == 0 {
+		if err := c.b.PublishAsync(m, done); err != nil {
+			done(err)
+		}
+		return
+	}
+	// A composite target: a copy for each member; the delivery's outcome
+	// waits for all of them, and the first error rejects it.
+	done = joinDone(1+len(in.more), done)
 	if err := c.b.PublishAsync(m, done); err != nil {
 		done(err)
+	}
+	for _, d := range in.more {
+		mc, _ := c.messageFromAMQP(payload, d)
+		if err := c.b.PublishAsync(mc, done); err != nil {
+			done(err)
+		}
+	}
+}
+
+// joinDone returns a publish callback that calls done once, after n
+// calls, with the first error among them.
+func joinDone(n int, done func(error)) func(error) {
+	var mu sync.Mutex
+	var first error
+	return func(err error) {
+		mu.Lock()
+		n--
+		if first == nil {
+			first = err
+		}
+		last, e := n == 0, first
+		mu.Unlock()
+		if last {
+			done(e)
+		}
 	}
 }
 

@@ -99,12 +99,12 @@ func (s *session) attachReceiver(a *wire.Attach) {
 	case t.Address == "":
 		// Anonymous relay: each message names its destination in to.
 	default:
-		d, err := parseAddress(t.Address, t.Capabilities)
+		ds, err := parseComposite(t.Address, t.Capabilities)
 		if err != nil {
 			s.refuse(a, wire.Errorf(wire.CondInvalidField, "target address %q: %v", t.Address, err))
 			return
 		}
-		in.dest = d
+		in.dest, in.more = ds[0], ds[1:]
 	}
 	if !in.dest.IsZero() {
 		reply.Capabilities = withKindCapability(reply.Capabilities, in.dest.Kind)
@@ -156,12 +156,15 @@ func (s *session) attachSender(a *wire.Attach) {
 		s.refuse(a, wire.Errorf(wire.CondInvalidField, "source has no address and is not dynamic"))
 		return
 	default:
-		d, err := parseAddress(src.Address, src.Capabilities)
+		ds, err := parseComposite(src.Address, src.Capabilities)
 		if err != nil {
 			s.refuse(a, wire.Errorf(wire.CondInvalidField, "source address %q: %v", src.Address, err))
 			return
 		}
-		opts.Dest = d
+		opts.Dest = ds[0]
+		if len(ds) > 1 {
+			opts.Composite = ds[1:]
+		}
 	}
 	refuse := func(e *wire.Error) { // after the dynamic node was made
 		if !l.dynamic.IsZero() {
