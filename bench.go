@@ -30,6 +30,8 @@ type benchConfig struct {
 	idleTimeout  time.Duration // give up after this long without progress
 	client       string        // "lean" or "go-stomp"; "go-amqp" with protocol amqp
 	protocol     string        // "stomp" (or "") or "amqp"
+	groups       int           // messages spread over this many JMSXGroupIDs; 0 = none
+	selector     string        // consumers' JMS selector; "" = none (senders then add no selector headers)
 }
 
 // benchSender is one producer connection, used by one goroutine.
@@ -177,6 +179,8 @@ type benchResult struct {
 	Prefetch     int     `json:"prefetch"`
 	ReceiptEvery int     `json:"receipt_every"`
 	Rate         float64 `json:"rate"`
+	Groups       int     `json:"groups,omitempty"`
+	Selector     string  `json:"selector,omitempty"`
 	WarmupSent   int64   `json:"warmup_sent"`
 
 	Sent        int64   `json:"sent"`         // measured messages sent
@@ -246,7 +250,7 @@ func runBench(ctx context.Context, cfg benchConfig) (*benchResult, error) {
 		URL: cfg.url, Destination: dest, Client: cfg.client, Mode: "queue",
 		Producers: cfg.producers, Consumers: cfg.consumers, Size: cfg.size,
 		Persistent: cfg.persistent, Ack: cfg.ack, Prefetch: cfg.prefetch,
-		ReceiptEvery: cfg.receiptEvery, Rate: cfg.rate,
+		ReceiptEvery: cfg.receiptEvery, Rate: cfg.rate, Groups: cfg.groups, Selector: cfg.selector,
 	}
 	if cfg.topic {
 		res.Mode = "topic"

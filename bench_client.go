@@ -77,6 +77,10 @@ type leanConn struct {
 	version int
 	scratch []byte // frame encoding buffer, owned by the writing goroutine
 	f       inFrame
+	// Producer settings (benchConfig.groups, selector != ""): the
+	// headers sendBench adds.
+	groups     int
+	selectable bool
 }
 
 // dialLean connects and performs the CONNECT/CONNECTED handshake; extra
@@ -267,6 +271,16 @@ func (c *leanConn) sendBench(dest string, body []byte, persistent bool, producer
 	b = c.appendHeader(b, "destination", dest)
 	if persistent {
 		b = append(b, "persistent:true\n"...)
+	}
+	if c.groups > 0 {
+		b = append(b, "JMSXGroupID:g"...)
+		b = strconv.AppendInt(b, seq%int64(c.groups), 10)
+		b = append(b, '\n')
+	}
+	if c.selectable {
+		b = append(b, "bench_region:eu\nbench_n:"...)
+		b = strconv.AppendInt(b, seq%10, 10)
+		b = append(b, '\n')
 	}
 	b = appendIntHeader(b, "bench-p", int64(producer))
 	b = appendIntHeader(b, "bench-seq", seq)

@@ -142,6 +142,17 @@ func TestLeanEncoding(t *testing.T) {
 		t.Fatalf("SEND:\n got %q\nwant %q", buf.String(), want)
 	}
 
+	buf.Reset()
+	c.groups, c.selectable = 1000, true
+	if err := c.sendBench("/queue/g", nil, false, 0, 2042, 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.flush()
+	want = "SEND\ndestination:/queue/g\nJMSXGroupID:g42\nbench_region:eu\nbench_n:2\nbench-p:0\nbench-seq:2042\nbench-ts:5\ncontent-length:0\n\n\x00"
+	if buf.String() != want {
+		t.Fatalf("SEND with groups and selector headers:\n got %q\nwant %q", buf.String(), want)
+	}
+
 	f := &inFrame{ack: []byte(`ID\ca1`), messageID: []byte(`ID\cm1`), subscription: []byte("0")}
 	for _, tc := range []struct {
 		v    int

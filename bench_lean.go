@@ -35,6 +35,7 @@ func newLeanSender(ctx context.Context, cfg benchConfig, dest string, body []byt
 	if err != nil {
 		return nil, err
 	}
+	c.groups, c.selectable = cfg.groups, cfg.selector != ""
 	s := &leanSender{
 		c: c, dest: dest, body: body, persistent: cfg.persistent, index: index,
 		receipts: make(chan int64, 64),
@@ -172,7 +173,11 @@ func newLeanReceiver(ctx context.Context, cfg benchConfig, dest string, index in
 		r.ackEvery = 100
 	}
 	const receipt = "sub"
-	if err := c.subscribe(dest, strconv.Itoa(index), cfg.ack, cfg.prefetch, receipt, nil); err != nil {
+	var extra [][2]string
+	if cfg.selector != "" {
+		extra = append(extra, [2]string{"selector", cfg.selector})
+	}
+	if err := c.subscribe(dest, strconv.Itoa(index), cfg.ack, cfg.prefetch, receipt, extra); err != nil {
 		c.close()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}

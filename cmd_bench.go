@@ -35,6 +35,8 @@ type benchOptions struct {
 	client       string
 	protocol     string
 	amqpClient   string
+	groups       int
+	selector     string
 }
 
 func newBenchCmd() *cobra.Command { return newBenchCommand(&benchOptions{}) }
@@ -58,6 +60,8 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 		Example: "  mqgate bench --url tcp://127.0.0.1:61613 -p 4 -c 4 -n 200000\n" +
 			"  mqgate bench --persistent --receipt-every 100 -n 20000\n" +
 			"  mqgate bench --topic -p 1 -c 4 -n 100000\n" +
+			"  mqgate bench --groups 1000 -p 4 -c 4\n" +
+			"  mqgate bench --selector \"bench_region = 'eu'\" -p 4 -c 4\n" +
 			"  mqgate bench --rate 5000 --duration 10s --warmup 2s --json\n" +
 			"  mqgate bench --protocol amqp --url amqp://127.0.0.1:5672 -p 4 -c 4\n" +
 			"  mqgate bench --protocol amqp --amqp-client go-amqp --url amqp://127.0.0.1:5672",
@@ -90,6 +94,8 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.StringVar(&o.client, "client", "lean", "STOMP client: lean (pipelined, batched flushes) or go-stomp (github.com/go-stomp/stomp, for comparison)")
 	fs.StringVar(&o.protocol, "protocol", "stomp", "protocol: stomp, or amqp (AMQP 1.0; --url amqp://host:port, default port 5672)")
+	fs.IntVar(&o.groups, "groups", 0, "spread the messages over this many message groups (JMSXGroupID g0, g1, ...; 0: no groups); STOMP lean client")
+	fs.StringVar(&o.selector, "selector", "", "consumers subscribe with this JMS selector; every message carries bench_region:eu and bench_n:<seq mod 10> to select on, e.g. \"bench_region = 'eu' AND bench_n >= 0\"; STOMP lean client")
 	fs.StringVar(&o.amqpClient, "amqp-client", benchAMQPLeanClient, "AMQP client with --protocol amqp: lean (pipelined, batched flushes and acknowledgements) or go-amqp (github.com/Azure/go-amqp, the real-world client)")
 	return cmd
 }
@@ -185,6 +191,12 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	if o.protocol == "stomp" && fs.Changed("amqp-client") {
 		bad("--amqp-client applies to --protocol amqp only")
 	}
+	if o.groups < 0 {
+		bad("--groups must be 0 or more, got %d", o.groups)
+	}
+	if (o.groups > 0 || o.selector != "") && (o.protocol != "stomp" || o.client != "lean") {
+		bad("--groups and --selector need --protocol stomp with --client lean")
+	}
 	if len(problems) > 0 {
 		return benchConfig{}, errors.New(strings.Join(problems, "; "))
 	}
@@ -195,6 +207,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 		size: o.size, persistent: o.persistent, receiptEvery: receiptEvery,
 		ack: o.ack, prefetch: o.prefetch, topic: o.topic, rate: o.rate,
 		idleTimeout: o.idleTimeout, client: client, protocol: o.protocol,
+		groups: o.groups, selector: o.selector,
 	}, nil
 }
 
@@ -232,6 +245,12 @@ func printBenchResult(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "bench %s %s at %s (%s client)\n", r.Mode, r.Destination, r.URL, r.Client)
 	fmt.Fprintf(w, "  %d producer(s), %d consumer(s), %s B bodies, %s, ack %s, prefetch %d, %s\n",
 		r.Producers, r.Consumers, groupThousands(int64(r.Size)), persistence, r.Ack, r.Prefetch, rate)
+	if r.Groups > 0 {
+		fmt.Fprintf(w, "  groups     %d (JMSXGroupID)\n", r.Groups)
+	}
+	if r.Selector != "" {
+		fmt.Fprintf(w, "  selector   %s\n", r.Selector)
+	}
 	if r.WarmupSent > 0 {
 		fmt.Fprintf(w, "  warm-up    %s msgs (not counted)\n", groupThousands(r.WarmupSent))
 	}

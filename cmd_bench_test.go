@@ -43,6 +43,12 @@ func TestBenchFlags(t *testing.T) {
 		t.Fatalf("parsed: %+v", cfg)
 	}
 
+	cfg, err = parseBench(t, "--groups", "1000", "--selector", "bench_region = 'eu'")
+	wantErr(t, err, "")
+	if cfg.groups != 1000 || cfg.selector != "bench_region = 'eu'" {
+		t.Fatalf("--groups/--selector: %+v", cfg)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		err  string
@@ -61,6 +67,9 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--idle-timeout", "0s"}, "--idle-timeout"},
 		{[]string{"--client", "fast"}, "--client"},
 		{[]string{"--url", "amqp://h"}, `"amqp"`},
+		{[]string{"--groups", "-1"}, "--groups"},
+		{[]string{"--groups", "10", "--client", "go-stomp"}, "--client lean"},
+		{[]string{"--selector", "a = 1", "--protocol", "amqp"}, "--client lean"},
 	} {
 		_, err := parseBench(t, tc.args...)
 		wantErr(t, err, tc.err)

@@ -211,10 +211,12 @@ func (c *conn) writeLoop() {
 		// One allocation at most for each buffer a wake-up fills: growing
 		// by doubling costs more than encoding.
 		size, deliveries := 0, 0
+		var recorded uint64
 		for i := range items {
 			if it := &items[i]; it.kind == outDelivery {
 				size += deliverySize(it.d)
 				deliveries++
+				recorded = max(recorded, it.d.RecordedAt)
 			}
 		}
 		arena := slices.Grow(arenaSpare.b, size)
@@ -243,6 +245,10 @@ func (c *conn) writeLoop() {
 			buf = append(buf, emptyFrame...)
 		}
 		if len(buf) > 0 {
+			// A message goes out only once the store knows it was
+			// delivered: after a crash it then comes back with a
+			// delivery-count above 0 (encoding above overlapped the wait).
+			c.b.WaitRecorded(recorded)
 			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if _, err := c.nc.Write(buf); err != nil {
 				c.mu.Lock()
