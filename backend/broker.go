@@ -93,7 +93,8 @@ type Broker struct {
 	// unlock to report once it is released (OnDemand set only).
 	demand []demandEvent
 
-	com *committer
+	com   *committer
+	audit audit // producer audit: resends dropped (audit.go)
 }
 
 // New returns a broker; call Recover before serving when Store is set.
@@ -150,6 +151,9 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 				return fmt.Errorf("message %s/%d: %w", r.Queue, r.ID, err)
 			}
 			m.Seq = r.ID
+			if key, seq, ok := auditKey(m); ok {
+				b.audit.observe(key, seq)
+			}
 			if cur := b.seq.Load(); r.ID > cur {
 				b.seq.Store(r.ID)
 			}
@@ -270,19 +274,42 @@ func (b *Broker) Publish(ctx context.Context, m *Message) error {
 // caller. An error returned directly means m was not accepted and done will
 // not be called.
 func (b *Broker) PublishAsync(m *Message, done func(error)) error {
+	if key, seq, ok := auditKey(m); ok {
+		if b.audit.admit(key, seq, done) {
+			return nil // a resend of a message the broker has (or is storing)
+		}
+		recs, apply, err := b.route(m, nil)
+		if err != nil {
+			b.audit.settle(key, seq, err) // not accepted: a later resend is new
+			return err
+		}
+		b.finishPublish(recs, apply, func(err error) {
+			b.audit.settle(key, seq, err)
+			if done != nil {
+				done(err)
+			}
+		})
+		return nil
+	}
 	recs, apply, err := b.route(m, nil)
 	if err != nil {
 		return err
 	}
+	b.finishPublish(recs, apply, done)
+	return nil
+}
+
+// finishPublish stores recs and then runs apply, or runs apply at once when
+// there is nothing to store; done gets the outcome.
+func (b *Broker) finishPublish(recs []store.Record, apply func(), done func(error)) {
 	if len(recs) == 0 {
 		apply()
 		if done != nil {
 			done(nil)
 		}
-		return nil
+		return
 	}
 	b.commit(&commitReq{recs: recs, apply: apply, done: done})
-	return nil
 }
 
 // route prepares m and works out where it goes: the store records to write

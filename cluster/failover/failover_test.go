@@ -292,6 +292,78 @@ func TestResendInOrder(t *testing.T) {
 	})
 }
 
+// TestResendOfStoredIsDropped: messages the broker stored but whose
+// confirmations never reached the client (the proxy drops what the broker
+// sends) are resent on the next connection; the broker's producer audit
+// recognises them by mqgate-producer-id/-seq, confirms them without
+// storing them again, and the consumer gets each message once.
+func TestResendOfStoredIsDropped(t *testing.T) {
+	protocols(t, func(t *testing.T, p Protocol) {
+		b := startBroker(t, false)
+		px := startProxy(t, b.addr(p), forward)
+		ctx := testCtx(t)
+		const queue, n = "failover.audit", 20
+		dest := "/queue/" + queue
+		prod, events := dialTest(t, fastURI(p, "", px.addr()), Options{})
+		if err := prod.Send(ctx, dest, []byte("before"), &SendOptions{Persistent: true}); err != nil {
+			t.Fatalf("Send before the fault: %v", err)
+		}
+		px.mute.Store(true)
+		rs := make([]*Receipt, n)
+		var err error
+		for i := range rs {
+			if rs[i], err = prod.SendAsync(ctx, dest, fmt.Appendf(nil, "m%d", i+1), &SendOptions{Persistent: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, func() bool { r, _ := b.depth(queue); return r == n+1 }, func() string {
+			r, i := b.depth(queue)
+			return fmt.Sprintf("the broker holds %d ready, %d in flight, want %d stored before the cut", r, i, n+1)
+		})
+		px.kill()
+		px.mute.Store(false)
+		for _, r := range rs {
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("send %d: %v", r.Seq(), err)
+			}
+		}
+		eventually(t, func() bool { return events.len() > 0 }, func() string { return "no failover event" })
+		if evs := events.all(); len(evs) != 1 || evs[0].Resent != n {
+			t.Fatalf("events %+v, want one reconnection resending %d", evs, n)
+		}
+		if r, i := b.depth(queue); r != n+1 || i != 0 {
+			t.Fatalf("after the resend the broker holds %d ready, %d in flight, want %d: resends were stored again", r, i, n+1)
+		}
+		cons, _ := dialTest(t, b.uri(p), Options{})
+		sub, err := cons.Subscribe(ctx, dest, SubOptions{Ack: AckIndividual})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range n + 1 {
+			m, err := sub.Receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(m.Body))
+			if err := sub.Ack(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"before"}
+		for i := range n {
+			want = append(want, fmt.Sprintf("m%d", i+1))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("received %q, want %q", got, want)
+		}
+		eventually(t, func() bool { r, i := b.depth(queue); return r == 0 && i == 0 }, func() string {
+			r, i := b.depth(queue)
+			return fmt.Sprintf("the queue holds %d ready, %d in flight after every message was acknowledged", r, i)
+		})
+	})
+}
+
 // TestDurableResubscribe: a durable topic subscription is made again by
 // name after a failover, so the messages published while the client was
 // away arrive; the message received but not acknowledged before the

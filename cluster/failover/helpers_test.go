@@ -227,6 +227,7 @@ type proxy struct {
 	target   string
 	mode     atomic.Int32
 	drop     atomic.Bool  // discard client-to-broker bytes
+	mute     atomic.Bool  // discard broker-to-client bytes
 	rejected atomic.Int64 // connections accepted and closed in reject mode
 	accepted atomic.Int64 // connections forwarded
 
@@ -286,7 +287,7 @@ func (p *proxy) pipe(dst, src net.Conn, fromClient bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 && !(fromClient && p.drop.Load()) {
+		if n > 0 && !(fromClient && p.drop.Load()) && !(!fromClient && p.mute.Load()) {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
