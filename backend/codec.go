@@ -20,6 +20,24 @@ const (
 	tagInt
 	tagFloat
 	tagBytes
+	// tagSized is an integer of another width than int64 (AMQP's byte,
+	// short, int and unsigned types, which JMS clients read back by
+	// type): a sized* byte, then the value as a varint (signed) or
+	// uvarint (unsigned).
+	tagSized
+	// tagFloat32 is a float32 (AMQP float): 4 bytes, big-endian.
+	tagFloat32
+)
+
+// Integer widths after tagSized.
+const (
+	sizedInt8 byte = iota + 1
+	sizedInt16
+	sizedInt32
+	sizedUint8
+	sizedUint16
+	sizedUint32
+	sizedUint64
 )
 
 var errCorrupt = errors.New("corrupt message record")
@@ -77,6 +95,23 @@ func encodeMessage(b []byte, m *Message) []byte {
 		case float64:
 			b = append(b, tagFloat)
 			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+		case float32:
+			b = append(b, tagFloat32)
+			b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
+		case int8:
+			b = binary.AppendVarint(append(b, tagSized, sizedInt8), int64(v))
+		case int16:
+			b = binary.AppendVarint(append(b, tagSized, sizedInt16), int64(v))
+		case int32:
+			b = binary.AppendVarint(append(b, tagSized, sizedInt32), int64(v))
+		case uint8:
+			b = binary.AppendUvarint(append(b, tagSized, sizedUint8), uint64(v))
+		case uint16:
+			b = binary.AppendUvarint(append(b, tagSized, sizedUint16), uint64(v))
+		case uint32:
+			b = binary.AppendUvarint(append(b, tagSized, sizedUint32), uint64(v))
+		case uint64:
+			b = binary.AppendUvarint(append(b, tagSized, sizedUint64), v)
 		case []byte:
 			b = append(b, tagBytes)
 			b = appendBytes(b, v)
@@ -198,6 +233,15 @@ func decodeMessage(b []byte) (*Message, error) {
 				}
 			case tagBytes:
 				p.Value = append([]byte(nil), d.bytes()...)
+			case tagFloat32:
+				if len(d.b) < 4 {
+					d.err = errCorrupt
+				} else {
+					p.Value = math.Float32frombits(binary.BigEndian.Uint32(d.b))
+					d.b = d.b[4:]
+				}
+			case tagSized:
+				p.Value = d.sized()
 			default:
 				d.err = errCorrupt
 			}
@@ -208,4 +252,26 @@ func decodeMessage(b []byte) (*Message, error) {
 		return nil, d.err
 	}
 	return m, nil
+}
+
+// sized reads the width byte and value after tagSized.
+func (d *decoder) sized() any {
+	switch d.byte() {
+	case sizedInt8:
+		return int8(d.varint())
+	case sizedInt16:
+		return int16(d.varint())
+	case sizedInt32:
+		return int32(d.varint())
+	case sizedUint8:
+		return uint8(d.uvarint())
+	case sizedUint16:
+		return uint16(d.uvarint())
+	case sizedUint32:
+		return uint32(d.uvarint())
+	case sizedUint64:
+		return d.uvarint()
+	}
+	d.err = errCorrupt
+	return nil
 }

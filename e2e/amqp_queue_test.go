@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/Azure/go-amqp"
@@ -268,4 +269,35 @@ func TestAMQPPersistentSurvivesRestart(t *testing.T) {
 		t.Fatalf("recovered %v header %+v", m.Value, m.Header)
 	}
 	amqpAccept(t, r, m)
+}
+
+// TestAMQPPropertyTypesKept: application-properties keep their AMQP types
+// from producer to consumer (an int stays an int, as Qpid JMS's
+// getIntProperty needs), also across a restart of a disk-backed broker.
+func TestAMQPPropertyTypesKept(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	props := map[string]any{"i8": int8(-8), "i16": int16(300), "i32": int32(70000), "i64": int64(1) << 40,
+		"u8": uint8(200), "u32": uint32(4000000000), "f32": float32(1.5), "f64": 2.25, "s": "x", "b": true}
+	start := func() (*proc, string) {
+		p := startMQGate(t, nil, "serve", "--stomp-listen", "", "--admin-listen", "", "--amqp-listen", "127.0.0.1:0",
+			"--log-format", "json", "--store-type", "disk", "--node-data-dir", dir)
+		return p, p.logField("AMQP 1.0 listening", "addr")
+	}
+	p, addr := start()
+	_, s := amqpClient(t, addr, nil)
+	amqpSend(t, amqpSender(t, s, "queue://types", nil), &amqp.Message{
+		Header: &amqp.MessageHeader{Durable: true}, ApplicationProperties: props, Data: [][]byte{[]byte("t")}})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(waitTimeout)
+	_, addr = start()
+	_, s = amqpClient(t, addr, nil)
+	m := amqpRecv(t, amqpReceiver(t, s, "queue://types", nil))
+	for k, want := range props {
+		if got := m.ApplicationProperties[k]; got != want {
+			t.Errorf("property %s = %#v (%T), want %#v (%T)", k, got, got, want, want)
+		}
+	}
 }

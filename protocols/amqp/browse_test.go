@@ -92,7 +92,7 @@ func TestAMQPBrowseSelectorAndSettled(t *testing.T) {
 	p.flow(0, 1, 0, 100, true)
 	for i := 2; i < 4; i++ {
 		tr, m := p.recvMessage()
-		if v, _ := m.ApplicationProperties.Get("n"); v != int64(i) || !tr.Settled {
+		if v, _ := m.ApplicationProperties.Get("n"); v != int32(i) || !tr.Settled {
 			t.Fatalf("browsed %v settled %v, want n = %d", v, tr.Settled, i)
 		}
 	}

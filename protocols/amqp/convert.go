@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -182,25 +181,10 @@ func propValue(v any) (any, bool) {
 		return nil, false
 	case string, bool, int64, float64, []byte:
 		return v, true
-	case int8:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int32:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	case uint16:
-		return int64(v), true
-	case uint32:
-		return int64(v), true
-	case uint64:
-		if v <= math.MaxInt64 {
-			return int64(v), true
-		}
-		return strconv.FormatUint(v, 10), true
-	case float32:
-		return float64(v), true
+	case int8, int16, int32, uint8, uint16, uint32, uint64, float32:
+		// Kept as sent: an AMQP consumer reads back the type (Qpid JMS's
+		// getIntProperty fails on a long), STOMP renders the number.
+		return v, true
 	case wire.Symbol:
 		return string(v), true
 	case wire.Char:

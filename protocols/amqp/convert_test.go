@@ -85,9 +85,9 @@ func TestAMQPPropValue(t *testing.T) {
 	for _, tc := range []struct {
 		in, want any
 	}{
-		{"s", "s"}, {true, true}, {int8(-1), int64(-1)}, {int16(2), int64(2)}, {int32(3), int64(3)}, {int64(4), int64(4)},
-		{uint8(5), int64(5)}, {uint16(6), int64(6)}, {uint32(7), int64(7)}, {uint64(8), int64(8)},
-		{uint64(math.MaxUint64), "18446744073709551615"}, {float32(1.5), float64(1.5)}, {2.5, 2.5},
+		{"s", "s"}, {true, true}, {int8(-1), int8(-1)}, {int16(2), int16(2)}, {int32(3), int32(3)}, {int64(4), int64(4)},
+		{uint8(5), uint8(5)}, {uint16(6), uint16(6)}, {uint32(7), uint32(7)}, {uint64(8), uint64(8)},
+		{uint64(math.MaxUint64), uint64(math.MaxUint64)}, {float32(1.5), float32(1.5)}, {2.5, 2.5},
 		{[]byte{1}, []byte{1}}, {wire.Symbol("sym"), "sym"}, {wire.Char('é'), "é"}, {wire.Timestamp(99), int64(99)},
 		{wire.UUID{}, "00000000-0000-0000-0000-000000000000"},
 	} {
