@@ -35,10 +35,10 @@ func clusterPeers(t *testing.T, admin string) []string {
 // TestClusterStaticPeers: cluster.peers, given as MQGATE_CLUSTER_PEERS
 // with commas and spaces, are the broker's peers.
 func TestClusterStaticPeers(t *testing.T) {
-	p := startMQGate(t, []string{"MQGATE_CLUSTER_DISCOVERY=static", "MQGATE_CLUSTER_PEERS=amqp://10.0.0.2:5672, amqp://10.0.0.3:5672"},
+	p := startMQGate(t, []string{"MQGATE_CLUSTER_DISCOVERY=static", "MQGATE_CLUSTER_PEERS=amqp://127.0.0.1:1, amqp://127.0.0.1:2"},
 		serveFlags...)
 	admin := p.logField("admin HTTP listening", "addr")
-	want := []string{"amqp://10.0.0.2:5672", "amqp://10.0.0.3:5672"}
+	want := []string{"amqp://127.0.0.1:1", "amqp://127.0.0.1:2"}
 	eventually(t, waitTimeout, func() bool { return slices.Equal(clusterPeers(t, admin), want) },
 		func() string { return fmt.Sprintf("peers %v, want %v", clusterPeers(t, admin), want) })
 }
