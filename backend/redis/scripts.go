@@ -12,148 +12,241 @@ import goredis "github.com/redis/go-redis/v9"
 //	qpos          zset     queue name, scored by creation position
 //	m:<queue>     hash     message id → message data
 //	pos           zset     "<queue>\x00<id>", scored by log position
-//	dlv           hash     "<queue>\x00<id>" → delivery count
+//	meta          hash     "<queue>\x00<id>" → "<data length>[,<delivery count>]"
 //	bytes         counter  bytes of data and definitions stored (store.redis.max_size)
-
-// appendScript applies one Append batch atomically. KEYS[1] is the lease
-// key (it routes the call to the group's slot). ARGV: prefix, fence value
-// ("" for none), max size (0 for none), then four per record: op, queue,
-// id, data-or-count. It returns the number of records, or an error
-// "FENCED" or "FULL" having written nothing.
+//	applied       string   "<store instance> <call seq> <results>": the last append call that wrote
 //
-// Message records are folded into their net effect first and written with
-// one variadic command per key (HSET per queue, one ZADD, one HDEL...), so
-// a batch of a thousand records costs a handful of commands, not thousands.
-// Queue records flush what was folded before them and apply directly.
+// A message is stored when its meta field is: the meta hash is read (one
+// HMGET per step) instead of the data to learn which messages are stored
+// and how big they are.
+
+// appendScript applies a group of Append batches, each atomically and in
+// order. KEYS: lease (it routes the call to the group's slot), applied.
+// ARGV: prefix, fence (the lease value this store holds, "" for none),
+// max size (0 for none), store instance, call seq, batch count, then per
+// batch: its argument count, its growth (bytes its enqueues and queue
+// creations carry, -1 for none), and its steps (encode.go):
+//
+//	"M" message step: see batch.messages
+//	"C", queue, definition
+//	"D", queue
+//
+// It returns one character per batch, "." applied or "F" refused as past
+// the max size (having written nothing of it), or the error FENCED or
+// STALE having written nothing at all.
+//
+// Idempotence: go-redis resends a command whose reply was lost (and a
+// packet held by a broken network may reach Redis after its sender gave
+// up), so every call carries the writer's instance and an increasing seq,
+// and a call that wrote stores them with its results in applied. A call
+// whose seq is the stored one is a resend: it returns the stored results;
+// an older one is stale and writes nothing. The writer has one call in
+// flight at a time, so only the last call can be resent.
+//
+// Writes that grow the data come first in each step, so that a Redis at
+// maxmemory refuses a growing call at its first write (an OOM error,
+// nothing written) while a call of acks still goes through: Redis checks
+// maxmemory only before a script's first write.
 var appendScript = goredis.NewScript(`
-local p, fence, maxsize = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local p, fence, maxsize, inst, seq = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local last = redis.call('GET', KEYS[2])
+if last then
+  local li, lseq, lr = string.match(last, '^(%S+) (%d+) (.*)$')
+  if li == inst then
+    local ls = tonumber(lseq)
+    if ls == seq then return lr end
+    if ls > seq then return redis.error_reply('STALE append call ' .. ARGV[5] .. ' after ' .. lseq) end
+  end
+end
 if fence ~= '' and redis.call('GET', KEYS[1]) ~= fence then
-  return redis.error_reply('FENCED')
+  return redis.error_reply('FENCED the master lease is not held by this store')
 end
-local n = (#ARGV - 3) / 4
-if maxsize > 0 then
-  local add = 0
-  for i = 0, n - 1 do
-    local b = 4 + i * 4
-    if ARGV[b] == '1' or ARGV[b] == '4' then add = add + #ARGV[b + 3] end
-  end
-  if add > 0 and tonumber(redis.call('GET', p .. 'bytes') or '0') + add > maxsize then
-    return redis.error_reply('FULL')
+
+local K_SEQ, K_BYTES, K_META, K_POS = p .. 'seq', p .. 'bytes', p .. 'meta', p .. 'pos'
+local K_Q, K_QPOS = p .. 'q', p .. 'qpos'
+local CHUNK = 1000 -- arguments per variadic command; even, for pairs
+local wrote = false
+
+-- range runs cmd on key with ARGV[i..j], in chunks.
+local function range(cmd, key, i, j)
+  if i > j then return end
+  wrote = true
+  while i <= j do
+    local e = math.min(i + CHUNK - 1, j)
+    redis.call(cmd, key, unpack(ARGV, i, e))
+    i = e + 1
   end
 end
 
-local CHUNK = 500
-local function each_chunk(list, step, fn)
+-- list runs cmd on key with the values of t, in chunks.
+local function list(cmd, key, t)
+  local n = #t
+  if n == 0 then return end
+  wrote = true
   local i = 1
-  while i <= #list do
-    local j = math.min(i + CHUNK * step - 1, #list)
-    fn(unpack(list, i, j))
-    i = j + 1
+  while i <= n do
+    local e = math.min(i + CHUNK - 1, n)
+    redis.call(cmd, key, unpack(t, i, e))
+    i = e + 1
   end
 end
 
-local st, touched, enq, delta = {}, {}, {}, 0
-local function entry(q, id)
-  local mem = q .. '\0' .. id
-  local e = st[mem]
-  if not e then
-    e = {q = q, id = id, mem = mem}
-    st[mem] = e
-    touched[#touched + 1] = e
+-- hmget returns HMGET key over the values of t (or of ARGV[i..j] when t is
+-- nil), false where a field is missing.
+local function hmget(key, t, i, j)
+  local out, n = {}, 0
+  while i <= j do
+    local e = math.min(i + CHUNK - 1, j)
+    local r = redis.call('HMGET', key, unpack(t or ARGV, i, e))
+    for x = 1, #r do out[n + x] = r[x] end
+    n = n + #r
+    i = e + 1
   end
-  return e
+  return out
 end
 
-local function flush()
-  if #touched == 0 then return end
-  local hset, hdel, zadd, zrem, dset, ddel = {}, {}, {}, {}, {}, {}
-  for _, e in ipairs(touched) do
-    if e.data ~= nil then
-      local old = redis.call('HSTRLEN', p .. 'm:' .. e.q, e.id)
-      if e.data == false then
-        if old > 0 or redis.call('HEXISTS', p .. 'm:' .. e.q, e.id) == 1 then
-          hdel[e.q] = hdel[e.q] or {}
-          table.insert(hdel[e.q], e.id)
-          zrem[#zrem + 1] = e.mem
-          delta = delta - old
-        end
+-- size is the data length of a meta value "<len>[,<count>]".
+local function size(v)
+  local c = string.find(v, ',', 1, true)
+  if c then return tonumber(string.sub(v, 1, c - 1)) end
+  return tonumber(v)
+end
+
+local bytes = tonumber(redis.call('GET', K_BYTES) or '0')
+local start_bytes = bytes
+
+-- messages applies the message step at ARGV[k] (batch.messages) and
+-- returns the index after it.
+local function messages(k)
+  local nrem, nset, nmark, nq = tonumber(ARGV[k + 1]), tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), tonumber(ARGV[k + 4])
+  local m0 = k + 6                   -- members: removed, set, marked
+  local s0 = m0 + nrem               -- the set members
+  local v0 = m0 + nrem + nset + nmark -- meta values of the set members
+  local c0 = v0 + nset               -- counts of the marked members
+  local q0 = c0 + nmark              -- per queue groups
+  local olds = hmget(K_META, nil, m0, v0 - 1)
+
+  -- Set: data per queue, then log positions and meta values.
+  if nset > 0 then
+    local g = q0
+    for _ = 1, nq do
+      local nd, ns = tonumber(ARGV[g + 1]), tonumber(ARGV[g + 2])
+      local h0 = g + 3 + nd
+      range('HSET', p .. 'm:' .. ARGV[g], h0, h0 + 2 * ns - 1)
+      g = h0 + 2 * ns
+    end
+    local base = redis.call('INCRBY', K_SEQ, nset) - nset
+    local z, mv = {}, {}
+    for i = 1, nset do
+      local mem = ARGV[s0 + i - 1]
+      z[2 * i - 1], z[2 * i] = base + i, mem
+      mv[2 * i - 1], mv[2 * i] = mem, ARGV[v0 + i - 1]
+      local o = olds[nrem + i]
+      if o then bytes = bytes - size(o) end
+    end
+    bytes = bytes + tonumber(ARGV[k + 5])
+    list('ZADD', K_POS, z)
+    list('HSET', K_META, mv)
+  end
+
+  -- Remove.
+  if nrem > 0 then
+    for i = 1, nrem do
+      local o = olds[i]
+      if o then bytes = bytes - size(o) end
+    end
+    local g = q0
+    for _ = 1, nq do
+      local nd, ns = tonumber(ARGV[g + 1]), tonumber(ARGV[g + 2])
+      range('HDEL', p .. 'm:' .. ARGV[g], g + 3, g + 2 + nd)
+      g = g + 3 + nd + 2 * ns
+    end
+    range('ZREM', K_POS, m0, s0 - 1)
+    range('HDEL', K_META, m0, s0 - 1)
+  end
+
+  -- Mark: a delivery count for a message still stored.
+  if nmark > 0 then
+    local mv = {}
+    for i = 1, nmark do
+      local o = olds[nrem + nset + i]
+      if o then
+        mv[#mv + 1] = ARGV[s0 + nset + i - 1]
+        mv[#mv + 1] = size(o) .. ',' .. ARGV[c0 + i - 1]
+      end
+    end
+    list('HSET', K_META, mv)
+  end
+
+  local g = q0
+  for _ = 1, nq do
+    g = g + 3 + tonumber(ARGV[g + 1]) + 2 * tonumber(ARGV[g + 2])
+  end
+  return g
+end
+
+local function create(q, def)
+  wrote = true
+  local old = redis.call('HGET', K_Q, q)
+  if old then
+    bytes = bytes - #old
+  else
+    redis.call('ZADD', K_QPOS, redis.call('INCR', K_SEQ), q)
+  end
+  redis.call('HSET', K_Q, q, def)
+  bytes = bytes + #def
+end
+
+local function delete(q)
+  local old = redis.call('HGET', K_Q, q)
+  if old then
+    wrote = true
+    bytes = bytes - #old
+    redis.call('HDEL', K_Q, q)
+    redis.call('ZREM', K_QPOS, q)
+  end
+  local key = p .. 'm:' .. q
+  local ids = redis.call('HKEYS', key)
+  if #ids == 0 then return end
+  local mems = {}
+  for i, id in ipairs(ids) do mems[i] = q .. '\0' .. id end
+  local olds = hmget(K_META, mems, 1, #mems)
+  for i = 1, #olds do
+    if olds[i] then bytes = bytes - size(olds[i]) end
+  end
+  list('ZREM', K_POS, mems)
+  list('HDEL', K_META, mems)
+  redis.call('DEL', key)
+end
+
+local out = {}
+local k = 7
+for b = 1, tonumber(ARGV[6]) do
+  local stop, grows = k + 2 + tonumber(ARGV[k]), tonumber(ARGV[k + 1])
+  if grows >= 0 and maxsize > 0 and bytes + grows > maxsize then
+    out[b] = 'F'
+  else
+    local j = k + 2
+    while j < stop do
+      local op = ARGV[j]
+      if op == 'M' then
+        j = messages(j)
+      elseif op == 'C' then
+        create(ARGV[j + 1], ARGV[j + 2])
+        j = j + 3
       else
-        hset[e.q] = hset[e.q] or {}
-        table.insert(hset[e.q], e.id)
-        table.insert(hset[e.q], e.data)
-        delta = delta + #e.data - old
+        delete(ARGV[j + 1])
+        j = j + 2
       end
     end
-    if e.dlv == false then
-      ddel[#ddel + 1] = e.mem
-    elseif e.dlv ~= nil then
-      dset[#dset + 1] = e.mem
-      dset[#dset + 1] = e.dlv
-    end
+    out[b] = '.'
   end
-  if #enq > 0 then
-    local base = redis.call('INCRBY', p .. 'seq', #enq) - #enq
-    for i, e in ipairs(enq) do
-      if e.data then
-        zadd[#zadd + 1] = base + i
-        zadd[#zadd + 1] = e.mem
-      end
-    end
-  end
-  for q, list in pairs(hdel) do each_chunk(list, 1, function(...) redis.call('HDEL', p .. 'm:' .. q, ...) end) end
-  for q, list in pairs(hset) do each_chunk(list, 2, function(...) redis.call('HSET', p .. 'm:' .. q, ...) end) end
-  each_chunk(zrem, 1, function(...) redis.call('ZREM', p .. 'pos', ...) end)
-  each_chunk(zadd, 2, function(...) redis.call('ZADD', p .. 'pos', ...) end)
-  each_chunk(ddel, 1, function(...) redis.call('HDEL', p .. 'dlv', ...) end)
-  each_chunk(dset, 2, function(...) redis.call('HSET', p .. 'dlv', ...) end)
-  st, touched, enq = {}, {}, {}
+  k = stop
 end
-
-for i = 0, n - 1 do
-  local b = 4 + i * 4
-  local op, q, id, aux = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  if op == '1' then
-    local e = entry(q, id)
-    e.data, e.dlv = aux, false
-    enq[#enq + 1] = e
-  elseif op == '2' then
-    local e = entry(q, id)
-    e.data, e.dlv = false, false
-  elseif op == '3' then
-    -- A delivery count for a message that is gone is never read: recovery
-    -- reads counts of live messages only, and an enqueue clears the count.
-    local e = entry(q, id)
-    if e.data ~= false then e.dlv = aux end
-  elseif op == '4' then
-    flush()
-    local old = redis.call('HGET', p .. 'q', q)
-    if old then
-      delta = delta - #old
-    else
-      redis.call('ZADD', p .. 'qpos', redis.call('INCR', p .. 'seq'), q)
-    end
-    redis.call('HSET', p .. 'q', q, aux)
-    delta = delta + #aux
-  elseif op == '5' then
-    flush()
-    local old = redis.call('HGET', p .. 'q', q)
-    if old then
-      delta = delta - #old
-      redis.call('HDEL', p .. 'q', q)
-      redis.call('ZREM', p .. 'qpos', q)
-    end
-    local ids = redis.call('HKEYS', p .. 'm:' .. q)
-    for _, mid in ipairs(ids) do
-      delta = delta - redis.call('HSTRLEN', p .. 'm:' .. q, mid)
-      redis.call('ZREM', p .. 'pos', q .. '\0' .. mid)
-      redis.call('HDEL', p .. 'dlv', q .. '\0' .. mid)
-    end
-    redis.call('DEL', p .. 'm:' .. q)
-  end
-end
-flush()
-if delta ~= 0 then redis.call('INCRBY', p .. 'bytes', delta) end
-return n
+if bytes ~= start_bytes then redis.call('INCRBY', K_BYTES, bytes - start_bytes) end
+local res = table.concat(out)
+if wrote then redis.call('SET', KEYS[2], inst .. ' ' .. ARGV[5] .. ' ' .. res) end
+return res
 `)
 
 // acquireScript takes the lease if nobody holds it. KEYS: lease, token.

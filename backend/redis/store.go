@@ -1,19 +1,21 @@
 // Package redis is the shared message store on Redis: the store.Store and
 // store.Leaser of a master/slave group whose brokers all point at one
 // Redis (standalone, Sentinel-managed or a Cluster, through go-redis's
-// UniversalClient). Appends are Lua scripts, atomic per batch, pipelined by
-// one writer so that concurrent producers share round trips (group
-// commit), and fenced by the master lease's token once a lease is held.
+// UniversalClient). Appends are folded into their net effect per message
+// on the appender's goroutine (encode.go) and applied by a Lua script,
+// atomic per batch, idempotent if resent, and fenced by the master lease's
+// token once a lease is held. One writer goroutine sends everything queued
+// while the previous call was in flight as the next call (group commit).
 // The key layout is in scripts.go and docs/redis-store.md.
 package redis
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,54 +26,42 @@ import (
 	"github.com/mqgate/mqgate/backend/store"
 )
 
-// Options configures a Store.
-type Options struct {
-	// Client, if set, is used as is (and not closed by Close); the
-	// connection fields below are ignored.
-	Client goredis.UniversalClient
-	// URL names a standalone server: redis://[user:password@]host:port/db
-	// or rediss:// for TLS. Ignored when Addrs is set.
-	URL string
-	// Addrs are seed addresses: Sentinels when MasterName is set, Cluster
-	// nodes when there are several, else one standalone server.
-	Addrs      []string
-	MasterName string
-	Username   string
-	Password   string
-	DB         int
-	// TLS, when set, connects with it (rediss:// in URL does the same).
-	TLS *tls.Config
-	// Group names the master/slave group: the key prefix.
-	Group string
-	// MaxSize is the bytes of message data and definitions at which
-	// growth is refused with store.ErrFull; 0 means no limit.
-	MaxSize int64
-	// Logger receives connection trouble and lease changes.
-	Logger zerolog.Logger
-}
+// Group commit limits: one script call carries at most this much, unless
+// a single Append is bigger (it is still sent alone, as one batch).
+const (
+	maxGroupRecords = 4096
+	maxGroupBytes   = 8 << 20
+)
 
-// maxBatchArgs bounds the records sent in one script call, so that one
-// call stays small; a larger Append is still one call (atomic), this only
-// limits how many Appends are merged.
-const maxMergedRecords = 1024
+// callTimeout bounds one append call, go-redis's retries included; each
+// attempt is bounded by the client's read and write timeouts.
+const callTimeout = 30 * time.Second
 
 // Store is the Redis store. It implements store.Store and store.Leaser.
 type Store struct {
-	opts   Options
-	client goredis.UniversalClient
-	own    bool // Close closes client
-	prefix string
-	lease  string // the lease key
-	token  string // the token key
-	log    zerolog.Logger
+	opts     Options
+	client   goredis.UniversalClient
+	own      bool // Close closes client
+	prefix   string
+	lease    string   // the lease key
+	token    string   // the token key
+	keys     []string // the append script's keys: lease, applied
+	maxSize  string   // opts.MaxSize, as a script argument
+	instance string   // random: tells this store's append calls from others'
+	log      zerolog.Logger
 
-	fence atomic.Pointer[string] // the held lease's value; nil: unfenced
+	// fence is the lease every append is conditional on; nil: unfenced.
+	// Set by Acquire, read by the writer.
+	fence atomic.Pointer[fence]
 	held  atomic.Pointer[redisLease]
 
-	reqs    chan *request
-	done    chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	reqs    chan *request // Append → writer; closed by Close
+	done    chan struct{} // closed when the writer has exited
+	closeMu sync.RWMutex  // orders Append's send on reqs before Close closes it
+	closed  bool          // guarded by closeMu
+
+	seq   uint64       // append calls sent; owned by the writer
+	calls atomic.Int64 // append calls sent, for tests
 }
 
 var (
@@ -79,20 +69,17 @@ var (
 	_ store.Leaser = (*Store)(nil)
 )
 
-type request struct {
-	args []any // four per record
-	done chan error
+// fence is a held lease as the writer sees it.
+type fence struct {
+	value string      // the lease key's value: "<node> <token>"
+	lost  atomic.Bool // the lease is lost or released: no more writes
 }
 
-// clientLog sends go-redis's own messages (reconnects, pool trouble) to
-// the first Store's logger at debug level: the store reports what matters
-// to the broker itself.
-var clientLog sync.Once
-
-type zlog struct{ l zerolog.Logger }
-
-func (z zlog) Printf(_ context.Context, format string, v ...any) {
-	z.l.Debug().Msgf("go-redis: "+format, v...)
+// request is one Append on its way through the writer.
+type request struct {
+	ctx  context.Context // the caller's: a batch whose caller gave up is not sent
+	b    batch
+	done chan error // buffered: the writer never blocks on it
 }
 
 // Open connects to Redis and checks that it answers.
@@ -101,14 +88,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Group == "" {
 		opts.Group = "mqgate"
 	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
 	s := &Store{
-		opts:   opts,
-		prefix: "{mqgate:" + opts.Group + "}:",
-		log:    opts.Logger,
-		reqs:   make(chan *request, 1024),
-		done:   make(chan struct{}),
+		opts:     opts,
+		prefix:   "{mqgate:" + opts.Group + "}:",
+		maxSize:  strconv.FormatInt(max(opts.MaxSize, 0), 10),
+		instance: hex.EncodeToString(id[:]),
+		log:      opts.Logger,
+		reqs:     make(chan *request, 1024),
+		done:     make(chan struct{}),
 	}
 	s.lease, s.token = s.prefix+"lease", s.prefix+"token"
+	s.keys = []string{s.lease, s.prefix + "applied"}
 	if opts.Client != nil {
 		s.client = opts.Client
 	} else {
@@ -126,250 +118,198 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("redis: %w", err)
 	}
+	// Not needed (a call falls back to EVAL), but it spares the first
+	// Append sending its arguments twice.
+	if err := appendScript.Load(pctx, s.client).Err(); err != nil {
+		s.log.Debug().Err(err).Msg("redis: loading the append script")
+	}
 	go s.writer()
 	return s, nil
 }
 
-// newClient builds the UniversalClient opts names.
-func newClient(opts Options) (goredis.UniversalClient, error) {
-	if len(opts.Addrs) == 0 {
-		o, err := goredis.ParseURL(opts.URL)
-		if err != nil {
-			return nil, fmt.Errorf("redis: store.redis.url: %w", err)
-		}
-		if opts.Username != "" {
-			o.Username = opts.Username
-		}
-		if opts.Password != "" {
-			o.Password = opts.Password
-		}
-		if opts.TLS != nil {
-			o.TLSConfig = opts.TLS
-		}
-		return goredis.NewClient(o), nil
-	}
-	return goredis.NewUniversalClient(&goredis.UniversalOptions{
-		Addrs:      opts.Addrs,
-		MasterName: opts.MasterName,
-		Username:   opts.Username,
-		Password:   opts.Password,
-		DB:         opts.DB,
-		TLSConfig:  opts.TLS,
-	}), nil
-}
-
-// Append applies recs atomically and returns once Redis acknowledged them.
-// A caller whose ctx ends first gets ctx's error; its records may still be
-// applied (as with the disk store).
+// Append applies recs atomically and returns once Redis acknowledged them:
+// they are then as durable as Redis's appendonly and appendfsync settings
+// make them. Concurrent callers share script calls (group commit), and
+// their batches are applied in the order their Appends queued. Append
+// copies what it needs of recs before it returns.
+//
+// It returns store.ErrFull when the batch adds data past Options.MaxSize
+// or Redis is at its maxmemory, store.ErrFenced when this store's lease
+// was lost (in both cases nothing was written), store.ErrClosed after
+// Close, and another error when Redis cannot be reached or fails: then the
+// batch may or may not have been applied. A caller whose ctx ends first
+// gets ctx's error; a batch not yet sent is then dropped, one already sent
+// may still be applied (as with the disk store).
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 4*len(recs))
-	for _, r := range recs {
-		var aux any
-		switch r.Op {
-		case store.OpEnqueue, store.OpQueueCreate:
-			aux = string(r.Data) // copied: Append does not retain Data
-		case store.OpDelivered:
-			aux = strconv.FormatUint(uint64(r.Count), 10)
-		default:
-			aux = ""
-		}
-		args = append(args, strconv.Itoa(int(r.Op)), r.Queue, strconv.FormatUint(r.ID, 10), aux)
-	}
-	req := &request{args: args, done: make(chan error, 1)}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return store.ErrClosed
-	}
-	select {
-	case s.reqs <- req:
-		s.closeMu.RUnlock()
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return ctx.Err()
+	req, err := s.submit(ctx, recs)
+	if err != nil || req == nil {
+		return err
 	}
 	select {
 	case err := <-req.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // req stays with the writer, then the garbage collector
 	}
 }
 
-// writer sends queued Appends, all that queued while the previous round
-// trip was in flight, as one pipeline of script calls.
+// submit encodes recs and queues them for the writer; it returns nil for
+// an empty batch. Batches are applied in the order submit queued them.
+func (s *Store) submit(ctx context.Context, recs []store.Record) (*request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		if s.isClosed() {
+			return nil, store.ErrClosed
+		}
+		return nil, nil
+	}
+	req := &request{ctx: ctx, b: encodeBatch(recs), done: make(chan error, 1)}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	select {
+	case s.reqs <- req:
+		return req, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) isClosed() bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	return s.closed
+}
+
+// writer is the goroutine that sends appends: each call carries all that
+// queued while the previous one was in flight. One call at a time keeps
+// batches in order across connections and lets the script's idempotence
+// check remember only the last call.
 func (s *Store) writer() {
 	defer close(s.done)
-	var batch []*request
+	var group []*request
 	for {
 		req, ok := <-s.reqs
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], req)
-		n := len(req.args) / 4
+		group = append(group[:0], req)
+		recs, size := req.b.recs, req.b.size
+		open := true
 	more:
-		for n < maxMergedRecords {
+		for recs < maxGroupRecords && size < maxGroupBytes {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
+					open = false
 					break more
 				}
-				batch = append(batch, r)
-				n += len(r.args) / 4
+				group = append(group, r)
+				recs += r.b.recs
+				size += r.b.size
 			default:
 				break more
 			}
 		}
-		s.flush(batch)
+		s.commit(group)
+		clear(group)
+		if !open {
+			return
+		}
 	}
 }
 
-// flush runs one pipeline for batch and answers every request.
-func (s *Store) flush(batch []*request) {
-	fence := ""
-	if f := s.fence.Load(); f != nil {
-		fence = *f
-	}
-	head := []any{s.prefix, fence, strconv.FormatInt(s.opts.MaxSize, 10)}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pipe := s.client.Pipeline()
-	cmds := make([]*goredis.Cmd, len(batch))
-	for i, r := range batch {
-		cmds[i] = appendScript.EvalSha(ctx, pipe, []string{s.lease}, append(head[:3:3], r.args...)...)
-	}
-	_, _ = pipe.Exec(ctx)
-	// A script not yet loaded (a new server, a restart, a failover) fails
-	// with NOSCRIPT: load it and send those calls again.
-	var again []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, i)
+// commit sends group as one script call and answers every request. Writer
+// goroutine.
+func (s *Store) commit(group []*request) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err // never sent: not applied
+			continue
 		}
+		live = append(live, r)
 	}
-	if len(again) > 0 {
-		if err := appendScript.Load(ctx, s.client).Err(); err == nil {
-			pipe = s.client.Pipeline()
-			for _, i := range again {
-				cmds[i] = appendScript.EvalSha(ctx, pipe, []string{s.lease}, append(head[:3:3], batch[i].args...)...)
+	if len(live) == 0 {
+		return
+	}
+	f := s.fence.Load()
+	fv := ""
+	if f != nil {
+		if f.lost.Load() {
+			for _, r := range live {
+				r.done <- store.ErrFenced
 			}
-			_, _ = pipe.Exec(ctx)
+			return
 		}
+		fv = f.value
 	}
-	for i, c := range cmds {
-		batch[i].done <- s.result(c.Err())
+	s.seq++
+	batches := make([]*batch, len(live))
+	for i, r := range live {
+		batches[i] = &r.b
+	}
+	s.calls.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	res, err := appendScript.Run(ctx, s.client, s.keys, s.callArgs(fv, s.seq, batches)...).Text()
+	cancel()
+	if err == nil && len(res) != len(live) {
+		err = fmt.Errorf("redis: the append script answered %q to %d batches", res, len(live))
+	}
+	if err != nil {
+		err = s.appendError(err, f)
+		for _, r := range live {
+			r.done <- err
+		}
+		return
+	}
+	for i, r := range live {
+		if res[i] == 'F' {
+			r.done <- store.ErrFull
+		} else {
+			r.done <- nil
+		}
 	}
 }
 
-// result maps a script error to the store's errors.
-func (s *Store) result(err error) error {
+// callArgs returns the append script's arguments for one call: seq is the
+// call's number, fence the lease value it is conditional on ("" for none).
+func (s *Store) callArgs(fence string, seq uint64, batches []*batch) []any {
+	n := 6
+	for _, b := range batches {
+		n += 2 + len(b.args)
+	}
+	args := make([]any, 0, n)
+	args = append(args, s.prefix, fence, s.maxSize, s.instance, strconv.FormatUint(seq, 10), strconv.Itoa(len(batches)))
+	for _, b := range batches {
+		args = append(args, strconv.Itoa(len(b.args)), strconv.FormatInt(b.grows, 10))
+		args = append(args, b.args...)
+	}
+	return args
+}
+
+// appendError maps an append script error to the store's errors. f is the
+// fence the call was sent with.
+func (s *Store) appendError(err error, f *fence) error {
 	switch {
-	case err == nil:
-		return nil
 	case goredis.HasErrorPrefix(err, "FENCED"):
-		if l := s.held.Load(); l != nil {
+		if f != nil {
+			f.lost.Store(true)
+		}
+		if l := s.held.Load(); l != nil && l.fence == f {
 			l.lose()
 		}
 		return store.ErrFenced
-	case goredis.HasErrorPrefix(err, "FULL"):
-		return store.ErrFull
+	case goredis.HasErrorPrefix(err, "OOM"):
+		// Redis at its maxmemory refused the script's first write:
+		// nothing was written.
+		return fmt.Errorf("%w: redis: %v", store.ErrFull, err)
 	}
-	return fmt.Errorf("redis: %w", err)
-}
-
-// Recover replays the live state: queues in creation order, then messages
-// in log order, each with its delivery count. It reads in pages.
-func (s *Store) Recover(ctx context.Context, fn func(store.Record) error) error {
-	s.closeMu.RLock()
-	closed := s.closed
-	s.closeMu.RUnlock()
-	if closed {
-		return store.ErrClosed
-	}
-	const page = 1000
-	queues, err := s.client.ZRange(ctx, s.prefix+"qpos", 0, -1).Result()
-	if err != nil {
-		return fmt.Errorf("redis: reading queues: %w", err)
-	}
-	for i := 0; i < len(queues); i += page {
-		names := queues[i:min(i+page, len(queues))]
-		defs, err := s.client.HMGet(ctx, s.prefix+"q", names...).Result()
-		if err != nil {
-			return fmt.Errorf("redis: reading queues: %w", err)
-		}
-		for j, d := range defs {
-			def, ok := d.(string)
-			if !ok {
-				continue
-			}
-			if err := fn(store.Record{Op: store.OpQueueCreate, Queue: names[j], Data: []byte(def)}); err != nil {
-				return err
-			}
-		}
-	}
-	for start := int64(0); ; start += page {
-		mems, err := s.client.ZRange(ctx, s.prefix+"pos", start, start+page-1).Result()
-		if err != nil {
-			return fmt.Errorf("redis: reading messages: %w", err)
-		}
-		if len(mems) == 0 {
-			return nil
-		}
-		type key struct{ q, id string }
-		keys := make([]key, len(mems))
-		pipe := s.client.Pipeline()
-		data := make([]*goredis.StringCmd, len(mems))
-		for j, mem := range mems {
-			q, idText, found := cutLast(mem, "\x00")
-			if !found {
-				return fmt.Errorf("redis: malformed message key %q", mem)
-			}
-			keys[j] = key{q, idText}
-			data[j] = pipe.HGet(ctx, s.prefix+"m:"+q, idText)
-		}
-		dlv := pipe.HMGet(ctx, s.prefix+"dlv", mems...)
-		if _, err := pipe.Exec(ctx); err != nil && err != goredis.Nil {
-			return fmt.Errorf("redis: reading messages: %w", err)
-		}
-		cv := dlv.Val()
-		for j, k := range keys {
-			d, err := data[j].Result()
-			if err == goredis.Nil {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("redis: reading messages: %w", err)
-			}
-			id, perr := strconv.ParseUint(k.id, 10, 64)
-			if perr != nil {
-				return fmt.Errorf("redis: malformed message id %q", k.id)
-			}
-			if err := fn(store.Record{Op: store.OpEnqueue, Queue: k.q, ID: id, Data: []byte(d)}); err != nil {
-				return err
-			}
-			if c, ok := cv[j].(string); ok {
-				n, _ := strconv.ParseUint(c, 10, 32)
-				if err := fn(store.Record{Op: store.OpDelivered, Queue: k.q, ID: id, Count: uint32(n)}); err != nil {
-					return err
-				}
-			}
-		}
-		if len(mems) < page {
-			return nil
-		}
-	}
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
+	return fmt.Errorf("redis: append: %w", err)
 }
 
 // Close waits for queued Appends, gives up a held lease, and closes the
@@ -386,7 +326,9 @@ func (s *Store) Close() error {
 	<-s.done
 	if l := s.held.Load(); l != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = l.Release(ctx)
+		if err := l.Release(ctx); err != nil {
+			s.log.Warn().Err(err).Msg("redis: releasing the master lease at close; it lapses after its ttl")
+		}
 		cancel()
 	}
 	if s.own {

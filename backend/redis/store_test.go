@@ -1,390 +1,247 @@
 package redis
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strings"
-	"sync/atomic"
-	"syscall"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
 
+	"github.com/mqgate/mqgate/backend/redis/redistest"
 	"github.com/mqgate/mqgate/backend/store"
 	"github.com/mqgate/mqgate/backend/store/storetest"
 )
 
-// server is a real redis-server on a free loopback port, append-only,
-// fsync'd on every write.
-type server struct {
-	t    testing.TB
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+// groupOf names the group of a conformance directory: reopening the same
+// directory reopens the same group.
+func groupOf(dir string) string {
+	h := sha256.Sum256([]byte(dir))
+	return "t" + hex.EncodeToString(h[:8])
 }
 
-func startServer(t testing.TB) *server {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (apt-get install redis-server; scripts/test does it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &server{t: t, addr: addr, dir: t.TempDir()}
-	s.start()
-	t.Cleanup(func() { s.kill() })
-	return s
-}
-
-func (s *server) start() {
-	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no")
-	s.done = make(chan struct{})
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.ping() {
-		if time.Now().After(deadline) {
-			s.t.Fatal("redis-server does not answer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (s *server) ping() bool {
-	c, err := net.DialTimeout("tcp", s.addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
-
-func (s *server) kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-	s.cmd = nil
-}
-
-var groups atomic.Int64
-
-func open(t testing.TB, addr, group string, maxSize int64) *Store {
-	t.Helper()
-	st, err := Open(context.Background(), Options{URL: "redis://" + addr + "/0", Group: group, MaxSize: maxSize, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// TestConformance runs the store suite; each opened directory is its own
-// group on one server, so reopening a directory finds its data again.
+// TestConformance runs the store suite on one redis-server, each test
+// directory its own group.
 func TestConformance(t *testing.T) {
-	srv := startServer(t)
-	names := map[string]string{}
-	group := func(dir string) string {
-		if g, ok := names[dir]; ok {
-			return g
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "everysec"})
+	opener := func(t *testing.T, dir string, maxSize int64) store.Store {
+		s, err := Open(ctx, Options{URL: srv.URL(), Group: groupOf(dir), MaxSize: maxSize, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
 		}
-		g := fmt.Sprintf("g%d", groups.Add(1))
-		names[dir] = g
-		return g
+		return s
 	}
-	storetest.RunOptions(t, func(t *testing.T, dir string) store.Store {
-		return open(t, srv.addr, group(dir), 0)
-	}, storetest.Options{
-		OpenLimited: func(t *testing.T, dir string, maxBytes int64) store.Store {
-			return open(t, srv.addr, group(dir), maxBytes)
-		},
-	})
+	storetest.RunOptions(t, func(t *testing.T, dir string) store.Store { return opener(t, dir, 0) },
+		storetest.Options{OpenLimited: opener})
 }
 
-func enq(q string, id uint64) store.Record {
-	return store.Record{Op: store.OpEnqueue, Queue: q, ID: id, Data: []byte(fmt.Sprintf("m%d", id))}
+// randomRecord returns a record on one of queues and a few ids, so that a
+// batch enqueues, acks, marks and re-enqueues the same message many times,
+// and creates and deletes queues in between.
+func randomRecord(rng *rand.Rand, queues []string, ids int, tag string) store.Record {
+	q := queues[rng.IntN(len(queues))]
+	id := uint64(1 + rng.IntN(ids))
+	switch p := rng.IntN(100); {
+	case p < 40:
+		return store.Record{Op: store.OpEnqueue, Queue: q, ID: id, Data: bytes.Repeat([]byte{'m'}, 1+rng.IntN(200))}
+	case p < 65:
+		return ack(q, id)
+	case p < 90:
+		return store.Record{Op: store.OpDelivered, Queue: q, ID: id, Count: uint32(rng.IntN(5))}
+	case p < 96:
+		return store.Record{Op: store.OpQueueCreate, Queue: q, Data: []byte("def" + tag)}
+	default:
+		return store.Record{Op: store.OpQueueDelete, Queue: q}
+	}
 }
 
-func recovered(t *testing.T, st *Store) []uint64 {
-	t.Helper()
-	var ids []uint64
-	if err := st.Recover(context.Background(), func(r store.Record) error {
-		if r.Op == store.OpEnqueue {
-			ids = append(ids, r.ID)
+// TestBigBatchesFold checks the fold of a batch into its net effect per
+// message (encode.go) and the script's bookkeeping against the model,
+// with batches of up to 300 records over a few ids, and the byte counter
+// against the data stored.
+func TestBigBatchesFold(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	s := open(t, srv.URL(), "fold", 0)
+	var m storetest.Model
+	rng := rand.New(rand.NewPCG(5, 6))
+	queues := []string{"queue://a", "queue://b", "topic://t.s", "queue://with\x00nul"}
+	for round := range 60 {
+		recs := make([]store.Record, 1+rng.IntN(300))
+		for i := range recs {
+			recs[i] = randomRecord(rng, queues, 20, fmt.Sprint(round))
+		}
+		mustAppend(t, s, &m, recs...)
+		check(t, s, &m)
+	}
+	checkBytes(t, srv, s, &m)
+}
+
+// TestAppendScriptManyBatches sends calls of up to 30 random batches, as
+// the writer does under concurrent Appends, with a size limit that refuses
+// some: the result must be the accepted batches applied one after the
+// other, and the refused ones not at all.
+func TestAppendScriptManyBatches(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	const limit = 4000
+	s := open(t, srv.URL(), "many", limit)
+	var m storetest.Model
+	rng := rand.New(rand.NewPCG(7, 8))
+	queues := []string{"queue://a", "queue://b", "queue://c"}
+	refused, accepted := 0, 0
+	for call := range 150 {
+		nb := 1 + rng.IntN(30)
+		recs := make([][]store.Record, nb)
+		batches := make([]*batch, nb)
+		for b := range nb {
+			for range 1 + rng.IntN(12) {
+				recs[b] = append(recs[b], randomRecord(rng, queues, 40, fmt.Sprint(call)))
+			}
+			eb := encodeBatch(recs[b])
+			batches[b] = &eb
+		}
+		res, err := appendScript.Run(ctx, s.client, s.keys, s.callArgs("", uint64(1000+call), batches)...).Text()
+		if err != nil || len(res) != nb {
+			t.Fatalf("call %d: %q, %v", call, res, err)
+		}
+		for b := range nb {
+			if res[b] == 'F' {
+				refused++
+				continue
+			}
+			accepted++
+			m.Apply(recs[b])
+		}
+		check(t, s, &m)
+	}
+	checkBytes(t, srv, s, &m)
+	t.Logf("%d batches applied, %d refused as full", accepted, refused)
+	if refused == 0 || accepted < refused {
+		t.Fatalf("%d batches applied, %d refused: the limit is not exercised", accepted, refused)
+	}
+}
+
+// TestRecoverPages recovers more queues and messages than one page holds,
+// over several queues, and stops at a callback error or a canceled
+// context.
+func TestRecoverPages(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	s := open(t, srv.URL(), "pages", 0)
+	var m storetest.Model
+	var recs []store.Record
+	for i := range 2*recoverPage + 17 {
+		recs = append(recs, store.Record{Op: store.OpQueueCreate, Queue: fmt.Sprintf("queue://q%04d", i%(recoverPage+3)), Data: []byte(fmt.Sprint("d", i))})
+	}
+	mustAppend(t, s, &m, recs...)
+	for id := uint64(1); id <= 3*recoverPage+5; id += 100 {
+		recs = recs[:0]
+		for k := id; k < id+100; k++ {
+			q := fmt.Sprintf("queue://q%d", k%3)
+			recs = append(recs, enq(q, k, fmt.Sprint("m", k)))
+			if k%7 == 0 {
+				recs = append(recs, store.Record{Op: store.OpDelivered, Queue: q, ID: k, Count: uint32(k % 5)})
+			}
+			if k%11 == 0 {
+				recs = append(recs, ack(q, k))
+			}
+		}
+		mustAppend(t, s, &m, recs...)
+	}
+	check(t, s, &m)
+
+	boom := errors.New("boom")
+	calls := 0
+	err := s.Recover(ctx, func(store.Record) error {
+		if calls++; calls == recoverPage+recoverPage/2 {
+			return boom
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-// TestLeaseExclusiveAndFenced: one holder at a time; the token rises on
-// every take-over; a master whose lease was taken over writes nothing and
-// learns it lost the lease.
-func TestLeaseExclusiveAndFenced(t *testing.T) {
-	srv := startServer(t)
-	ctx := context.Background()
-	a := open(t, srv.addr, "lease", 0)
-	defer a.Close()
-	b := open(t, srv.addr, "lease", 0)
-	defer b.Close()
-	la, err := a.Acquire(ctx, "a", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	if _, err := b.Acquire(short, "b", time.Second); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("b acquired a held lease: %v", err)
-	}
-	if err := a.Append(ctx, []store.Record{enq("queue://f", 1)}); err != nil {
-		t.Fatal(err)
-	}
-
-	// Take the lease from a behind its back, as a slave does once a paused
-	// master's lease has lapsed: delete the key, then b acquires.
-	admin := goredis.NewClient(&goredis.Options{Addr: srv.addr})
-	defer admin.Close()
-	if err := admin.Del(ctx, a.lease).Err(); err != nil {
-		t.Fatal(err)
-	}
-	lb, err := b.Acquire(ctx, "b", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lb.Token() <= la.Token() {
-		t.Fatalf("token %d after take-over, was %d", lb.Token(), la.Token())
-	}
-	if err := a.Append(ctx, []store.Record{enq("queue://f", 2)}); !errors.Is(err, store.ErrFenced) {
-		t.Fatalf("fenced Append = %v, want ErrFenced", err)
-	}
-	select {
-	case <-la.Lost():
-	case <-time.After(10 * time.Second):
-		t.Fatal("a's lease not lost after it was fenced")
-	}
-	if err := b.Append(ctx, []store.Record{enq("queue://f", 3)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := recovered(t, b); fmt.Sprint(got) != "[1 3]" {
-		t.Fatalf("recovered %v, want [1 3]: the fenced write must not be there", got)
-	}
-
-	// Renewal keeps b's lease past several TTLs; Release hands it over at once.
-	time.Sleep(2500 * time.Millisecond) // an observation window of 2.5 TTLs
-	select {
-	case <-lb.Lost():
-		t.Fatal("a renewed lease was lost")
-	default:
-	}
-	if err := lb.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := open(t, srv.addr, "lease", 0)
-	defer c.Close()
-	quick, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
-	defer cancel2()
-	if _, err := c.Acquire(quick, "c", time.Minute); err != nil {
-		t.Fatalf("acquire after release: %v", err)
-	}
-}
-
-// TestRedisRestart: Appends fail while Redis is down and work again once
-// it is back; what it acknowledged survives the kill (append-only, fsync
-// always).
-func TestRedisRestart(t *testing.T) {
-	srv := startServer(t)
-	ctx := context.Background()
-	st := open(t, srv.addr, "restart", 0)
-	defer st.Close()
-	if err := st.Append(ctx, []store.Record{{Op: store.OpQueueCreate, Queue: "queue://r", Data: []byte("d")}, enq("queue://r", 1)}); err != nil {
-		t.Fatal(err)
-	}
-	srv.kill()
-	down, cancel := context.WithTimeout(ctx, 3*time.Second)
-	err := st.Append(down, []store.Record{enq("queue://r", 2)})
-	cancel()
-	if err == nil {
-		t.Fatal("Append succeeded with Redis down")
-	}
-	srv.start()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := st.Append(ctx, []store.Record{enq("queue://r", 3)})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Append after restart: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // go-redis reconnects on the next command
-	}
-	got := recovered(t, st)
-	if len(got) == 0 || got[0] != 1 || got[len(got)-1] != 3 {
-		t.Fatalf("after restart: %v, want 1 first and 3 last (2 may or may not be there)", got)
-	}
-}
-
-func BenchmarkAppend(b *testing.B) {
-	srv := startServer(b)
-	st := open(b, srv.addr, "bench", 0)
-	defer st.Close()
-	data := make([]byte, 1024)
-	var id atomic.Uint64
-	b.SetBytes(1024)
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := id.Add(1)
-			if err := st.Append(context.Background(), []store.Record{{Op: store.OpEnqueue, Queue: "queue://b", ID: n, Data: data}}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-}
-
-// TestSentinel opens the store through a redis-sentinel that monitors the
-// server, as store.redis.addrs + master_name do.
-func TestSentinel(t *testing.T) {
-	if _, err := exec.LookPath("redis-sentinel"); err != nil {
-		t.Skip("redis-sentinel is not installed (apt-get install redis-sentinel; scripts/test does it)")
+	if !errors.Is(err, boom) || calls != recoverPage+recoverPage/2 {
+		t.Fatalf("Recover = %v after %d calls", err, calls)
 	}
-	srv := startServer(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	saddr := ln.Addr().String()
-	ln.Close()
-	_, sport, _ := net.SplitHostPort(saddr)
-	host, port, _ := net.SplitHostPort(srv.addr)
-	dir := t.TempDir()
-	conf := dir + "/sentinel.conf"
-	body := fmt.Sprintf("bind 127.0.0.1\nport %s\ndir %s\nsentinel monitor mq %s %s 1\n", sport, dir, host, port)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("redis-sentinel", conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	ctx := context.Background()
-	var st *Store
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err = Open(ctx, Options{Addrs: []string{saddr}, MasterName: "mq", Group: "sentinel", Logger: zerolog.Nop()})
-		if err == nil {
-			break
+	cctx, cancel := context.WithCancel(ctx)
+	calls = 0
+	err = s.Recover(cctx, func(store.Record) error {
+		if calls++; calls == 2*recoverPage {
+			cancel()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("open through the sentinel: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // the sentinel is starting
-	}
-	defer st.Close()
-	if _, err := st.Acquire(ctx, "n", time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Append(ctx, []store.Record{enq("queue://s", 1), enq("queue://s", 2)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := recovered(t, st); fmt.Sprint(got) != "[1 2]" {
-		t.Fatalf("recovered %v", got)
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recover with a context canceled midway = %v", err)
 	}
 }
 
-// TestCluster runs the store on a three-node Redis Cluster, as
-// store.redis.addrs with several addresses does: the group's hash tag keeps
-// every key and script on one node.
-func TestCluster(t *testing.T) {
-	cli, err := exec.LookPath("redis-cli")
+// TestGroupCommit: concurrent appenders share script calls, and each one's
+// batches are applied in its order.
+func TestGroupCommit(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := open(t, srv.URL(), "group", 0)
+	const workers, each = 16, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := fmt.Sprint("queue://w", w)
+			for i := range each {
+				if err := s.Append(ctx, []store.Record{enq(q, uint64(i+1), "x")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	calls := s.calls.Load()
+	t.Logf("%d appends in %d script calls", workers*each, calls)
+	if calls >= workers*each {
+		t.Fatalf("%d appends took %d calls: no group commit", workers*each, calls)
+	}
+	got := recoverAll(t, s)
+	if len(got) != workers*each {
+		t.Fatalf("recovered %d messages, want %d", len(got), workers*each)
+	}
+	next := map[string]uint64{}
+	for _, r := range got {
+		if r.ID != next[r.Queue]+1 {
+			t.Fatalf("%s: message %d after %d", r.Queue, r.ID, next[r.Queue])
+		}
+		next[r.Queue] = r.ID
+	}
+}
+
+// TestClientOption: a ready client is used and left open by Close.
+func TestClientOption(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer c.Close()
+	s, err := Open(ctx, Options{Client: c, Group: "client", Logger: testLogger(t)})
 	if err != nil {
-		t.Skip("redis-cli is not installed")
-	}
-	var addrs []string
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, ln.Addr().String())
-		ln.Close()
-	}
-	for _, a := range addrs {
-		_, port, _ := net.SplitHostPort(a)
-		dir := t.TempDir()
-		cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", dir,
-			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--appendonly", "yes", "--save", "")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		s := &server{t: t, addr: a}
-		deadline := time.Now().Add(10 * time.Second)
-		for !s.ping() {
-			if time.Now().After(deadline) {
-				t.Fatal("cluster node does not answer")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	create := append([]string{"--cluster", "create"}, addrs...)
-	create = append(create, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command(cli, create...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	ctx := context.Background()
-	var st *Store
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err = Open(ctx, Options{Addrs: addrs, Group: "cl", Logger: zerolog.Nop()})
-		if err == nil {
-			if _, err = st.Acquire(ctx, "n", time.Second); err == nil {
-				err = st.Append(ctx, []store.Record{enq("queue://c", 1), enq("queue://c", 2)})
-			}
-			if err == nil {
-				break
-			}
-			st.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store on the cluster: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // the cluster settles its slots
-	}
-	defer st.Close()
-	if err := st.Append(ctx, []store.Record{{Op: store.OpAck, Queue: "queue://c", ID: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := recovered(t, st); fmt.Sprint(got) != "[2]" {
-		t.Fatalf("recovered %v, want [2]", got)
+	mustAppend(t, s, nil, enq("queue://c", 1, "one"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.HLen(ctx, "{mqgate:client}:m:queue://c").Result(); err != nil || n != 1 {
+		t.Fatalf("after Close, the caller's client: HLEN = %d, %v", n, err)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	srv.Kill()
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s, err := Open(octx, Options{URL: srv.URL(), Logger: testLogger(t)}); err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with Redis down")
 	}
 }
