@@ -66,7 +66,15 @@ func (c *Conn) supervise() {
 		nt, stats, err := c.connect(c.life, false, from.Addr)
 		if err != nil {
 			if c.life.Err() != nil {
-				return // closed
+				// Closed. If it closed while a new broker was taking the
+				// resends (their confirmations can let the application
+				// finish and close first), the messages went there: say
+				// so.
+				if stats.resentTo.Addr != "" {
+					c.emit(Event{From: from.String(), To: stats.resentTo.String(), Err: cause, Took: time.Since(start),
+						Resubscribed: stats.resubscribed, Resent: stats.resent})
+				}
+				return
 			}
 			c.emit(Event{From: from.String(), Err: err, Took: time.Since(start)})
 			c.end(err)
@@ -144,7 +152,13 @@ func (c *Conn) closeTransport(t transport) {
 }
 
 // takeoverStats counts what a new connection replayed.
-type takeoverStats struct{ resubscribed, resent int }
+type takeoverStats struct {
+	resubscribed, resent int
+	// resentTo is the broker that took every resend, set even when the
+	// Conn began closing before the take-over finished: the messages went
+	// there, and the failover is reported.
+	resentTo Broker
+}
 
 // connect makes passes over the brokers, the one that failed last, until
 // one connects and takes over (establish), the attempt limit is reached,
@@ -170,7 +184,7 @@ func (c *Conn) connect(ctx context.Context, startup bool, failed string) (transp
 				return t, stats, nil
 			}
 			if ctx.Err() != nil {
-				return nil, takeoverStats{}, ctxErr(ctx, lastErr)
+				return nil, stats, ctxErr(ctx, lastErr)
 			}
 			lastErr = err
 			c.log.Debug().Err(err).Str("broker", b.String()).Int("attempt", pass).Msg("failover: connection attempt failed")
@@ -269,6 +283,7 @@ func (c *Conn) takeover(ctx context.Context, t transport) (takeoverStats, error)
 		}
 		stats.resent++
 	}
+	stats.resentTo = t.broker()
 	c.mu.Lock()
 	if c.err != nil || ctx.Err() != nil {
 		c.mu.Unlock()
