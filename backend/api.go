@@ -115,6 +115,19 @@ type SubscribeOptions struct {
 	// settlement, then calls BrowseDone if the sink has it. The returned
 	// subscription is already closed.
 	Browse bool
+	// Network marks a network bridge's subscription (see network.go): it
+	// is not consumer demand (LocalDemand leaves it out, so a bridge never
+	// re-advertises what it forwards), and it subscribes below local
+	// consumers by its Priority.
+	Network bool
+	// Filter, when set, is asked whether the subscription may take m,
+	// after the selector; arrived is when m reached this broker over a
+	// network (unix ms; 0 when unknown or published here). It runs under
+	// the queue's lock and must not block or call into the broker.
+	// Network bridges use it for loop prevention (broker path, network
+	// TTL). A topic subscription skips the messages it refuses; a queue
+	// keeps them for its other consumers.
+	Filter func(m *Message, arrived int64) bool
 }
 
 // BrowseDoner is implemented by sinks that want to know when a browse

@@ -41,8 +41,14 @@ type auditStream struct {
 }
 
 // auditKey returns m's audit key and sequence, or ok false when m carries
-// no (valid) producer stamp.
+// no (valid) producer stamp. A message a network bridge forwarded (its
+// BrokerPath is set) is not audited: it may come back legitimately (a
+// replay to where its consumers moved) or out of its producer's order
+// (another route), and PublishForwarded drops its duplicates (network.go).
 func auditKey(m *Message) (key string, seq uint64, ok bool) {
+	if len(m.BrokerPath) > 0 {
+		return "", 0, false
+	}
 	var id string
 	var haveSeq bool
 	for i := range m.Props {

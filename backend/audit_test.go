@@ -23,8 +23,8 @@ func TestAuditDropsResends(t *testing.T) {
 	for _, m := range []*Message{
 		stamped(q("a"), "p1", "1"), stamped(q("a"), "p1", "2"),
 		stamped(q("a"), "p1", "1"), stamped(q("a"), "p1", int64(2)), // resends
-		stamped(q("b"), "p1", "2"),                                  // another destination
-		stamped(q("a"), "p2", "1"),                                  // another producer
+		stamped(q("b"), "p1", "2"), // another destination
+		stamped(q("a"), "p2", "1"), // another producer
 		{Dest: q("a"), Body: []byte("plain")}, {Dest: q("a"), Body: []byte("plain")},
 		stamped(q("a"), "p1", "x"), stamped(q("a"), "p1", "x"), // not a sequence: not audited
 	} {

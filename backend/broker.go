@@ -94,7 +94,8 @@ type Broker struct {
 	demand []demandEvent
 
 	com   *committer
-	audit audit // producer audit: resends dropped (audit.go)
+	net   network // forwarded-message duplicate suppression (network.go)
+	audit audit   // producer audit: resends dropped (audit.go)
 }
 
 // New returns a broker; call Recover before serving when Store is set.

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqgate/mqgate/backend/store"
@@ -15,6 +16,10 @@ type entry struct {
 	deliveries uint32 // times handed to a consumer
 	stored     bool   // an OpEnqueue record exists under the queue's storeName
 	notBefore  int64  // unix ms: a delayed redelivery waits until then
+	// arrived is when a message that came over a network (BrokerPath
+	// set) was enqueued here, unix ms; 0 otherwise. Network bridges
+	// delay its replay by it (SubscribeOptions.Filter).
+	arrived int64
 }
 
 // maxSkip bounds how many waiting messages one dispatch pass looks past
@@ -65,6 +70,9 @@ type queue struct {
 	// heldBack lists the groups held back in the current dispatch pass
 	// (choosePassLocked); empty between passes.
 	heldBack map[string]bool
+	// filtered is set once a consumer with a Filter attaches (a network
+	// bridge): routeTopic then asks it about each message.
+	filtered atomic.Bool
 }
 
 // readyLen returns the number of messages waiting. q.mu must be held.
@@ -93,7 +101,14 @@ func (q *queue) enqueue(es ...*entry) {
 		q.mu.Unlock()
 		return
 	}
+	var now int64
 	for _, e := range es {
+		if len(e.msg.BrokerPath) > 0 && e.arrived == 0 {
+			if now == 0 {
+				now = time.Now().UnixMilli()
+			}
+			e.arrived = now
+		}
 		q.ready[q.level(e)].push(e)
 	}
 	before := q.dropped
@@ -527,6 +542,9 @@ func (q *queue) addConsumer(s *Subscription) error {
 		return ErrSubscriptionActive
 	}
 	q.consumers = append(q.consumers, s)
+	if s.opts.Filter != nil {
+		q.filtered.Store(true)
+	}
 	q.recomputeExclusiveLocked()
 	recs := q.dispatchLocked(nil)
 	q.mu.Unlock()

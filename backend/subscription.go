@@ -47,9 +47,10 @@ type Subscription struct {
 	groups   int // message groups s owns
 }
 
-// matches reports whether s's selector takes e. q.mu must be held.
+// matches reports whether s's selector (and network filter) takes e.
+// q.mu must be held.
 func (s *Subscription) matches(e *entry) bool {
-	return s.sel == nil || s.sel.Matches(e)
+	return (s.sel == nil || s.sel.Matches(e)) && (s.opts.Filter == nil || s.opts.Filter(e.msg, e.arrived))
 }
 
 // hasCredit reports whether s may take a delivery. q.mu must be held.
@@ -257,7 +258,8 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 }
 
 // Close detaches s. Its unsettled deliveries become deliverable again,
-// marked redelivered, ahead of newer messages. A non-durable topic
+// marked redelivered, ahead of newer messages (a network subscription's
+// as released: not counted as failed deliveries). A non-durable topic
 // subscription's messages are dropped with it.
 func (s *Subscription) Close() {
 	if s.fan != nil {
@@ -283,6 +285,15 @@ func (s *Subscription) Close() {
 	// their consumers end in the DLQ instead of looping.
 	var dead []*entry
 	for _, e := range s.inflight {
+		if s.opts.Network {
+			// A network bridge's deliveries were not consumed: they
+			// come back as released, not as failed deliveries.
+			if e.deliveries > 0 {
+				e.deliveries--
+			}
+			q.requeueLocked(e)
+			continue
+		}
 		if s.overLimit(e) {
 			dead = append(dead, e)
 		} else {

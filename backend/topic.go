@@ -100,7 +100,7 @@ func (b *Broker) routeTopic(t *topic, wild []*topic, virt []*queue, m *Message, 
 	}
 	return recs, func() {
 		for i, q := range queues {
-			if q.sub == nil && q.noLocalFor(m) {
+			if q.sub == nil && q.skips(m) {
 				continue
 			}
 			q.enqueue(targets[i])
@@ -108,15 +108,21 @@ func (b *Broker) routeTopic(t *topic, wild []*topic, virt []*queue, m *Message, 
 	}, nil
 }
 
-// noLocalFor reports whether a non-durable subscription queue must skip m.
-func (q *queue) noLocalFor(m *Message) bool {
-	if m.ProducerID == "" {
+// skips reports whether a non-durable subscription queue must skip m:
+// its consumer is no-local and published m, or (a topic subscription
+// only) its network filter refuses m, which would otherwise wait there
+// for ever.
+func (q *queue) skips(m *Message) bool {
+	if m.ProducerID == "" && !q.filtered.Load() {
 		return false
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, c := range q.consumers {
-		if c.opts.NoLocal && c.opts.Owner == m.ProducerID {
+		if c.opts.NoLocal && m.ProducerID != "" && c.opts.Owner == m.ProducerID {
+			return true
+		}
+		if c.opts.Filter != nil && q.dest.Kind.IsTopic() && !c.opts.Filter(m, 0) {
 			return true
 		}
 	}

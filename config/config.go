@@ -236,6 +236,50 @@ type ClusterConfig struct {
 	Advertise string `mapstructure:"advertise"`
 	// Multicast configures DiscoveryMulticast.
 	Multicast MulticastConfig `mapstructure:"multicast"`
+	// NetworkTTL is the most broker-to-broker hops a message and an
+	// advertisement of consumer demand make in the network of brokers
+	// (ActiveMQ's networkTTL); 1 suits a full mesh, a line or a hub of
+	// brokers needs its diameter.
+	NetworkTTL int `mapstructure:"network_ttl"`
+	// Network configures the bridges to the discovered peers.
+	Network NetworkConfig `mapstructure:"network"`
+}
+
+// NetworkConfig configures the network of brokers: a bridge to each peer
+// discovery finds, forwarding to the peer the messages its consumers want
+// (docs/networks.md).
+type NetworkConfig struct {
+	// Enabled runs bridges to the discovered peers.
+	Enabled bool `mapstructure:"enabled"`
+	// Included lists the destination patterns forwarded, separated by
+	// commas or spaces ("queue://orders.>", "topic://prices.*", a plain
+	// pattern for both kinds); "" forwards every destination.
+	Included string `mapstructure:"included"`
+	// Excluded lists destination patterns never forwarded; it wins over
+	// Included.
+	Excluded string `mapstructure:"excluded"`
+	// Prefetch is each network subscription's credit: messages on their
+	// way to a peer per destination.
+	Prefetch int `mapstructure:"prefetch"`
+	// DecreasePriority subscribes bridges below local consumers, so that
+	// local consumers are preferred (ActiveMQ's
+	// decreaseNetworkConsumerPriority).
+	DecreasePriority bool `mapstructure:"decrease_priority"`
+	// Replay forwards queue messages stranded on a broker whose
+	// consumers left to a peer that has consumers, even back where they
+	// came from, after ReplayDelay.
+	Replay      bool          `mapstructure:"replay"`
+	ReplayDelay time.Duration `mapstructure:"replay_delay"`
+	// DuplicateWindow is how long a broker remembers a forwarded message
+	// to drop a second copy of it.
+	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
+	// ReconnectDelay is the first wait before a lost bridge reconnects;
+	// it doubles up to MaxReconnectDelay.
+	ReconnectDelay    time.Duration `mapstructure:"reconnect_delay"`
+	MaxReconnectDelay time.Duration `mapstructure:"max_reconnect_delay"`
+	// AdvertiseInterval is how often a broker republishes its demand
+	// snapshot when nothing changed.
+	AdvertiseInterval time.Duration `mapstructure:"advertise_interval"`
 }
 
 // MulticastConfig configures multicast discovery; the defaults are
@@ -351,6 +395,18 @@ func Default() *Config {
 				TTL:         1,
 				Interval:    500 * time.Millisecond,
 				MissedBeats: 10,
+			},
+			NetworkTTL: 1,
+			Network: NetworkConfig{
+				Enabled:           true,
+				Prefetch:          1000,
+				DecreasePriority:  true,
+				Replay:            true,
+				ReplayDelay:       5 * time.Second,
+				DuplicateWindow:   10 * time.Minute,
+				ReconnectDelay:    100 * time.Millisecond,
+				MaxReconnectDelay: 5 * time.Second,
+				AdvertiseInterval: 2 * time.Second,
 			},
 		},
 		Broker: BrokerConfig{

@@ -197,6 +197,50 @@ func (c *Config) validateCluster(v *validator) {
 	v.intRange("cluster.multicast.ttl", m.TTL, 1, 255)
 	v.positive("cluster.multicast.interval", m.Interval)
 	v.intRange("cluster.multicast.missed_beats", m.MissedBeats, 1, 1000)
+	v.intRange("cluster.network_ttl", cl.NetworkTTL, 1, 64)
+	nw := cl.Network
+	for _, key := range []string{"cluster.network.included", "cluster.network.excluded"} {
+		val := nw.Included
+		if key == "cluster.network.excluded" {
+			val = nw.Excluded
+		}
+		for _, p := range SplitList(val) {
+			if !destinationPattern(p) {
+				v.add(key, "%q is not a destination pattern; write queue://name, topic://name or a plain name, with * and > as wildcards", p)
+			}
+		}
+	}
+	v.intRange("cluster.network.prefetch", nw.Prefetch, 1, 1000000)
+	if nw.ReplayDelay < 0 {
+		v.add("cluster.network.replay_delay", "%s is negative; use 0 to replay at once", nw.ReplayDelay)
+	}
+	v.positive("cluster.network.duplicate_window", nw.DuplicateWindow)
+	v.positive("cluster.network.reconnect_delay", nw.ReconnectDelay)
+	if nw.MaxReconnectDelay <= 0 || nw.MaxReconnectDelay < nw.ReconnectDelay {
+		v.add("cluster.network.max_reconnect_delay", "%s is not allowed; use a duration of at least cluster.network.reconnect_delay (%s)", nw.MaxReconnectDelay, nw.ReconnectDelay)
+	}
+	v.positive("cluster.network.advertise_interval", nw.AdvertiseInterval)
+}
+
+// destinationPattern reports whether p is a destination pattern of
+// cluster.network.included/excluded: an optional queue://, topic://,
+// /queue/ or /topic/ prefix and a name without control characters.
+func destinationPattern(p string) bool {
+	for _, pre := range []string{"queue://", "topic://", "/queue/", "/topic/"} {
+		if rest, ok := strings.CutPrefix(p, pre); ok {
+			p = rest
+			break
+		}
+	}
+	if p == "" {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // peerURI reports whether s is scheme://host:port.

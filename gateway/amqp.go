@@ -39,8 +39,11 @@ func (g *Gateway) listenAMQP() error {
 		LinkCredit:      uint32(cfg.AMQP.LinkCredit),
 		ServerName:      "mqgate",
 		Version:         Version,
+		ServerList:      g.amqpServerList(),
+		OnPeerClients:   g.topo.learn,
 		Logger:          g.log.With().Str("proto", "amqp").Logger(),
 	})
+	g.topo.setSelf(cfg, "amqp", ln.Addr())
 	srv := g.amqp
 	g.serve(func() error { return srv.Serve(ln) }, "amqp")
 	g.log.Info().Str("addr", ln.Addr().String()).Msg("AMQP 1.0 listening")

@@ -7,15 +7,22 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqgate/mqgate/cluster/discovery"
+	"github.com/mqgate/mqgate/cluster/network"
 	"github.com/mqgate/mqgate/config"
 )
 
-// membership is what discovery found: the peers that are up now.
+// membership is what discovery found: the peers that are up now, and
+// the network of brokers that bridges to them while a term serves.
 type membership struct {
+	// net is the running network, or nil; set under mu, read anywhere.
+	net atomic.Pointer[network.Network]
+
 	mu    sync.Mutex
 	peers map[string]discovery.Peer // by URI; guarded by mu
+	self  string                    // this broker's URI, never bridged to; guarded by mu
 }
 
 func (m *membership) apply(e discovery.Event) {
@@ -24,12 +31,41 @@ func (m *membership) apply(e discovery.Event) {
 	if m.peers == nil {
 		m.peers = map[string]discovery.Peer{}
 	}
+	n := m.net.Load()
 	switch e.Kind {
 	case discovery.Up:
 		m.peers[e.Peer.URI] = e.Peer
+		if n != nil && e.Peer.URI != m.self {
+			n.AddPeer(e.Peer.URI)
+		}
 	case discovery.Down:
 		delete(m.peers, e.Peer.URI)
+		if n != nil {
+			n.RemovePeer(e.Peer.URI)
+		}
 	}
+}
+
+// startNetwork makes n follow the membership, starting with a bridge to
+// each peer up now except self (this broker's own URI).
+func (m *membership) startNetwork(n *network.Network, self string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.self = self
+	m.net.Store(n)
+	for uri := range m.peers {
+		if uri != self {
+			n.AddPeer(uri)
+		}
+	}
+}
+
+// stopNetwork detaches the running network, if any, and returns it for
+// the caller to close.
+func (m *membership) stopNetwork() *network.Network {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.net.Swap(nil)
 }
 
 func (m *membership) list() []discovery.Peer {

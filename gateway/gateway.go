@@ -61,6 +61,7 @@ type Gateway struct {
 	closeCtx context.Context    // the Close caller's context, for the last term's graceful stop; guarded by mu
 
 	members  membership
+	topo     topology           // what clients are told about the cluster (topology.go)
 	discStop context.CancelFunc // ends discovery; nil when off
 }
 
@@ -220,6 +221,7 @@ func (g *Gateway) startTerm(ctx context.Context, st store.Store) error {
 		BackOffMultiplier:  cfg.Broker.BackOffMultiplier,
 		MaxRedeliveryDelay: cfg.Broker.MaxRedeliveryDelay,
 		Policies:           g.policies,
+		OnDemand:           g.onDemand,
 		Logger:             g.log,
 	})
 	start := time.Now()
@@ -237,6 +239,7 @@ func (g *Gateway) startTerm(ctx context.Context, st store.Store) error {
 		return err
 	}
 	g.setServing(true)
+	g.startNetwork()
 	return nil
 }
 
@@ -252,6 +255,7 @@ func (g *Gateway) setServing(v bool) {
 // stopTerm closes the client listeners and connections (gracefully until
 // ctx ends) and the broker core with its store. g.mu must be held.
 func (g *Gateway) stopTerm(ctx context.Context) error {
+	g.stopNetwork()
 	g.setServing(false)
 	var errs []error
 	if g.stomp != nil {
@@ -298,8 +302,10 @@ func (g *Gateway) listen() error {
 			Prefetch:        cfg.STOMP.Prefetch,
 			MaxPendingBytes: int(cfg.STOMP.MaxPendingBytes),
 			ServerName:      "mqgate/" + Version,
+			ServerList:      g.stompServerList(),
 			Logger:          g.log.With().Str("proto", "stomp").Logger(),
 		})
+		g.topo.setSelf(cfg, "stomp", ln.Addr())
 		srv := g.stomp
 		g.serve(func() error { return srv.Serve(ln) }, "stomp")
 		g.log.Info().Str("addr", ln.Addr().String()).Msg("STOMP listening")
@@ -478,6 +484,7 @@ func (g *Gateway) adminHandler() http.Handler {
 			"discovery": g.cfg.Cluster.Discovery,
 			"advertise": advertiseURI(g.cfg),
 			"peers":     g.Peers(),
+			"network":   g.networkStatus(),
 		})
 	})
 	mux.HandleFunc("GET /queues", func(w http.ResponseWriter, _ *http.Request) {

@@ -3,7 +3,7 @@
 
 Usage: amqp_proton_client.py HOST:PORT SCENARIO NAME
 
-SCENARIO is one of queue, topic, requestreply, durable, txn; NAME makes
+SCENARIO is one of queue, topic, requestreply, durable, txn, serverlist; NAME makes
 addresses and container ids unique. The result is one JSON object on
 stdout: {"ok": true, ...} with what was observed, or {"ok": false,
 "error": "...", "trace": "..."}. The Go test (amqp_proton_test.go) asserts
@@ -192,6 +192,19 @@ def scenario_txn(url, name):
     if d.error:
         raise RuntimeError(d.error)
     return {"events": d.events}
+
+
+def scenario_serverlist(url, name):
+    """Read the failover-server-list property of the broker's open."""
+    conn = connect(url)
+    try:
+        props = conn.conn.remote_properties or {}
+        servers = []
+        for entry in props.get("failover-server-list") or []:
+            servers.append({str(k): (v if isinstance(v, (int, float)) else str(v)) for k, v in entry.items()})
+        return {"servers": servers, "product": str(props.get("product", ""))}
+    finally:
+        conn.close()
 
 
 def main():

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -499,6 +500,11 @@ func (c *conn) onOpen(o *wire.Open) (ending, bool) {
 		c.hbSend = max(time.Duration(o.IdleTimeOut)*time.Millisecond/2, 10*time.Millisecond)
 		c.mu.Unlock()
 	}
+	if c.opts.OnPeerClients != nil && c.network() {
+		if uris := peerClientURIs(o.Properties); len(uris) > 0 {
+			c.opts.OnPeerClients(strings.TrimPrefix(c.containerID, NetworkContainerPrefix), uris)
+		}
+	}
 	c.queueOpen(sole)
 	c.opened = true
 	c.log.Debug().Str("container_id", c.containerID).Str("user", c.user).Uint32("max_frame", o.MaxFrameSize).
@@ -522,6 +528,11 @@ func (c *conn) queueOpen(sole bool) {
 	}
 	if c.opts.Version != "" {
 		open.Properties = append(open.Properties, wire.MapEntry{Key: propVersion, Value: c.opts.Version})
+	}
+	if c.opts.ServerList != nil {
+		if list := c.opts.ServerList(); len(list) > 0 {
+			open.Properties = append(open.Properties, wire.MapEntry{Key: propFailoverServerList, Value: serverListProperty(list)})
+		}
 	}
 	if c.opts.IdleTimeout > 0 {
 		open.IdleTimeOut = uint32(c.opts.IdleTimeout.Milliseconds())

@@ -16,6 +16,10 @@ const (
 	annMsgType wire.Symbol = "x-opt-jms-msg-type"
 	annDest    wire.Symbol = "x-opt-jms-dest"
 	annReplyTo wire.Symbol = "x-opt-jms-reply-to"
+	// annBrokerPath carries Message.BrokerPath, the brokers a message
+	// crossed in a network of brokers, as an array of strings (see
+	// network.go).
+	annBrokerPath wire.Symbol = "x-opt-mqgate-broker-path"
 )
 
 // x-opt-jms-msg-type values (Qpid JMS AmqpMessageSupport).
@@ -66,6 +70,10 @@ func (c *conn) messageFromAMQP(payload []byte, dest backend.Destination) (*backe
 			destHint = annotationByte(e.Value)
 		case annReplyTo:
 			replyHint = annotationByte(e.Value)
+		case annBrokerPath:
+			if c.network() {
+				m.BrokerPath = brokerPath(e.Value)
+			}
 		}
 	}
 	to := ""
@@ -105,8 +113,8 @@ func (c *conn) messageFromAMQP(payload []byte, dest backend.Destination) (*backe
 	}
 	for _, e := range am.ApplicationProperties {
 		k, ok := e.Key.(string)
-		if !ok || k == "" || k == BodyProp {
-			continue
+		if !ok || k == "" || k == BodyProp && !c.network() {
+			continue // a bridge forwards BodyProp with the sections as one data section
 		}
 		if v, ok := propValue(e.Value); ok {
 			m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
@@ -229,7 +237,11 @@ func appendMessage(buf []byte, d backend.Delivery, c *conn) []byte {
 	if !m.ReplyTo.IsZero() {
 		replyTo = int(jmsKind(m.ReplyTo.Kind))
 	}
-	buf = append(buf, annotationSections[msgType][jmsKind(m.Dest.Kind)][replyTo+1]...)
+	if len(m.BrokerPath) > 0 {
+		buf = appendPathAnnotations(buf, msgType, jmsKind(m.Dest.Kind), replyTo, m.BrokerPath)
+	} else {
+		buf = append(buf, annotationSections[msgType][jmsKind(m.Dest.Kind)][replyTo+1]...)
+	}
 	props := wire.Properties{
 		MessageID:          idFromString(m.ID),
 		To:                 c.to.address(m.Dest),

@@ -160,7 +160,7 @@ func (in *inbound) publish(payload []byte) {
 		done = c.publishDone(in.s, seq, false)
 	}
 	if len(in.more) == 0 {
-		if err := c.b.PublishAsync(m, done); err != nil {
+		if err := c.publishAsync(m, done); err != nil {
 			done(err)
 		}
 		return

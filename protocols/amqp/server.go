@@ -69,7 +69,16 @@ type Options struct {
 	// an empty list after defaults means SASL is refused and clients must
 	// send the AMQP header directly.
 	SASLMechanisms []string
-	Logger         zerolog.Logger
+	// ServerList, when set, returns the cluster's client-facing AMQP
+	// addresses, announced in every open as failover-server-list (the
+	// property Qpid JMS and Artemis clients read to learn where to fail
+	// over); an empty list is not announced.
+	ServerList func() []ServerAddr
+	// OnPeerClients, when set, is called with the node id and client URIs
+	// a peer broker's network bridge names in its open
+	// (mqgate-client-uris).
+	OnPeerClients func(node string, uris []string)
+	Logger        zerolog.Logger
 }
 
 func (o *Options) setDefaults(b *backend.Broker) {

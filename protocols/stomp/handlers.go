@@ -143,11 +143,20 @@ func (c *conn) onConnect(f *frame.Frame) *frameError {
 	// ActiveMQ sends version and heart-beat to 1.0 clients too.
 	resp := frame.New("CONNECTED", frame.Session, c.id, frame.Server, c.srv.opts.ServerName,
 		frame.Version, versions[2-int(ver)].s, frame.HeartBeat, msOf(c.hbSend)+","+msOf(c.hbRecv))
+	if c.srv.opts.ServerList != nil {
+		if list := c.srv.opts.ServerList(); len(list) > 0 {
+			resp.Header.Add(headerServerList, strings.Join(list, ","))
+		}
+	}
 	c.queueFrame(resp)
 	c.log.Debug().Str("version", ver.String()).Str("client_id", c.clientID).
 		Dur("hb_send", c.hbSend).Dur("hb_recv", c.hbRecv).Msg("connected")
 	return nil
 }
+
+// headerServerList is the CONNECTED header naming the cluster's brokers
+// (see Options.ServerList).
+const headerServerList = "failover-server-list"
 
 // unescape10 decodes the STOMP 1.1 escapes in s, leaving any other
 // backslash as it is.

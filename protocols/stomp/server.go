@@ -27,6 +27,11 @@ type Options struct {
 	MaxPendingBytes int
 	// ServerName goes in CONNECTED's server header, e.g. "mqgate/1.0".
 	ServerName string
+	// ServerList, when set, returns the cluster's client-facing STOMP
+	// URIs ("stomp://host:61613"), sent in CONNECTED as the
+	// failover-server-list header (comma-separated) so failover clients
+	// learn where to go; an empty list sends no header.
+	ServerList func() []string
 	Logger     zerolog.Logger
 }
 

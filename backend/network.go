@@ -1,0 +1,391 @@
+package backend
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Network of brokers support: what the cluster layer's bridges
+// (cluster/network) need from the core. A bridge subscribes with
+// SubscribeOptions.Network and a Filter; LocalDemand tells it what this
+// broker's own consumers want; PublishForwarded takes what a peer's
+// bridge forwards here and drops what it forwards twice.
+
+// Demand is one destination that this broker's own consumers want:
+// a queue (or queue wildcard pattern) with consumers, a topic (or topic
+// pattern) with subscribers, a topic with a durable subscription
+// (online or not: its messages are kept for it).
+type Demand struct {
+	Dest Destination
+	// Consumers counts the local consumers; 0 for a topic whose only
+	// demand is offline durable subscriptions.
+	Consumers int
+}
+
+// LocalDemand returns the destinations with local consumers, sorted by
+// destination; network subscriptions (SubscribeOptions.Network) and
+// temporary destinations are left out. It takes the broker's and each
+// queue's lock in turn, briefly: call it on a change (Options.OnDemand)
+// or a timer, not per message.
+func (b *Broker) LocalDemand() []Demand {
+	b.mu.RLock()
+	qs := make([]*queue, 0, len(b.queues))
+	for d, q := range b.queues {
+		if d.Kind == Queue {
+			qs = append(qs, q)
+		}
+	}
+	durables := make([]*queue, 0, len(b.durables))
+	for _, q := range b.durables {
+		durables = append(durables, q)
+	}
+	topics := make([]*topic, 0, len(b.topics))
+	for d, t := range b.topics {
+		if d.Kind == Topic {
+			topics = append(topics, t)
+		}
+	}
+	var patterns []Destination
+	for _, p := range b.fanIns {
+		if p.opts.Network {
+			continue
+		}
+		for _, d := range append([]Destination{p.opts.Dest}, p.opts.Composite...) {
+			if d.Kind == Queue && isWildcard(d.Name) {
+				patterns = append(patterns, d)
+			}
+		}
+	}
+	b.mu.RUnlock()
+
+	counts := map[Destination]int{}
+	for _, q := range qs {
+		if n := q.localConsumers(); n > 0 {
+			counts[q.dest] += n
+		}
+	}
+	for _, q := range durables {
+		d := Destination{Kind: Topic, Name: q.sub.Topic}
+		counts[d] += q.localConsumers()
+	}
+	for _, t := range topics {
+		t.mu.RLock()
+		subs := t.subs
+		t.mu.RUnlock()
+		for _, q := range subs {
+			if q.sub != nil {
+				continue
+			}
+			if n := q.localConsumers(); n > 0 {
+				counts[t.dest] += n
+			}
+		}
+	}
+	for _, d := range patterns {
+		counts[d]++
+	}
+	out := make([]Demand, 0, len(counts))
+	for d, n := range counts {
+		out = append(out, Demand{Dest: d, Consumers: n})
+	}
+	slices.SortFunc(out, func(a, b Demand) int { return strings.Compare(a.Dest.String(), b.Dest.String()) })
+	return out
+}
+
+// localConsumers counts q's consumers that are not network bridges.
+func (q *queue) localConsumers() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, s := range q.consumers {
+		if !s.opts.Network {
+			n++
+		}
+	}
+	return n
+}
+
+// DefaultDuplicateWindow is how long PublishForwarded remembers a
+// forwarded message (SetDuplicateWindow changes it).
+const DefaultDuplicateWindow = 10 * time.Minute
+
+// maxDuplicates bounds the messages PublishForwarded remembers: past it
+// the oldest are forgotten even within the window.
+const maxDuplicates = 1 << 17
+
+// network is a broker's network-of-brokers state: the duplicate
+// suppression of forwarded messages. Its mu is taken after no other
+// broker lock and held over no call into the broker.
+type network struct {
+	seedOnce sync.Once
+	dups     atomic.Uint64 // duplicates dropped
+
+	mu sync.Mutex
+	// Guarded by mu.
+	window time.Duration
+	seen   map[string]*dupEntry
+	order  []dupRef // insertion order, for expiry
+	head   int      // order[:head] are expired
+}
+
+// dupEntry is what PublishForwarded knows about one forwarded message.
+// Guarded by network.mu.
+type dupEntry struct {
+	done    bool
+	err     error
+	waiters []func(error) // duplicates waiting for the first copy's outcome
+}
+
+type dupRef struct {
+	key string
+	at  int64 // unix ms
+	e   *dupEntry
+}
+
+// dupKey identifies a forwarded message for duplicate suppression. A
+// topic message is the same message whatever route brought it (a mesh
+// may forward one copy along several; exactly one is kept); a queue
+// message is identified with its broker path, which a resend keeps and
+// a replay (the message sent back when its consumers moved) extends.
+func dupKey(m *Message) string {
+	var sb strings.Builder
+	sb.WriteString(m.Dest.String())
+	sb.WriteByte('|')
+	sb.WriteString(m.ID)
+	if !m.Dest.Kind.IsTopic() {
+		for _, p := range m.BrokerPath {
+			sb.WriteByte('|')
+			sb.WriteString(p)
+		}
+	}
+	return sb.String()
+}
+
+// SetDuplicateWindow sets how long PublishForwarded remembers a message
+// (default DefaultDuplicateWindow); at most 131072 are remembered.
+func (b *Broker) SetDuplicateWindow(d time.Duration) {
+	b.net.mu.Lock()
+	b.net.window = d
+	b.net.mu.Unlock()
+}
+
+// DuplicatesDropped returns how many forwarded messages PublishForwarded
+// dropped as duplicates.
+func (b *Broker) DuplicatesDropped() uint64 { return b.net.dups.Load() }
+
+// PublishForwarded publishes m, which a peer's network bridge forwarded
+// (its BrokerPath is set), as PublishAsync does, unless the same message
+// came before within the duplicate window: a bridge that died before it
+// saw the outcome sends it again. A duplicate is not published; done gets
+// the first copy's outcome (at once, or when the first copy is safe), so
+// the peer removes its copy only once this one is stored. Messages held
+// when the broker starts count as seen (a resend after this broker
+// restarted). done must not block.
+func (b *Broker) PublishForwarded(m *Message, done func(error)) error {
+	n := &b.net
+	n.seedOnce.Do(b.seedDuplicates)
+	key := dupKey(m)
+	now := time.Now().UnixMilli()
+	n.mu.Lock()
+	if e := n.seen[key]; e != nil && (!e.done || e.err == nil) {
+		n.dups.Add(1)
+		if !e.done {
+			e.waiters = append(e.waiters, done)
+			n.mu.Unlock()
+			return nil
+		}
+		n.mu.Unlock()
+		if done != nil {
+			done(nil)
+		}
+		return nil
+	}
+	e := &dupEntry{}
+	n.insertLocked(key, e, now)
+	n.mu.Unlock()
+	finish := func(err error) []func(error) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		e.done, e.err = true, err
+		ws := e.waiters
+		e.waiters = nil
+		if err != nil && n.seen[key] == e {
+			delete(n.seen, key) // not stored: a resend must be published
+		}
+		return ws
+	}
+	err := b.PublishAsync(m, func(err error) {
+		ws := finish(err)
+		if done != nil {
+			done(err)
+		}
+		for _, w := range ws {
+			if w != nil {
+				w(err)
+			}
+		}
+	})
+	if err != nil {
+		for _, w := range finish(err) {
+			if w != nil {
+				w(err)
+			}
+		}
+	}
+	return err
+}
+
+// insertLocked remembers key, forgetting what is past the window or the
+// bound. n.mu must be held.
+func (n *network) insertLocked(key string, e *dupEntry, now int64) {
+	if n.seen == nil {
+		n.seen = map[string]*dupEntry{}
+	}
+	if n.window == 0 {
+		n.window = DefaultDuplicateWindow
+	}
+	n.seen[key] = e
+	n.order = append(n.order, dupRef{key: key, at: now, e: e})
+	limit := now - n.window.Milliseconds()
+	for n.head < len(n.order) && (n.order[n.head].at < limit || len(n.order)-n.head > maxDuplicates) {
+		r := n.order[n.head]
+		if n.seen[r.key] == r.e {
+			delete(n.seen, r.key)
+		}
+		n.order[n.head] = dupRef{}
+		n.head++
+	}
+	if n.head > 1024 && n.head*2 > len(n.order) {
+		n.order = append(n.order[:0:0], n.order[n.head:]...)
+		n.head = 0
+	}
+}
+
+// seedDuplicates remembers the forwarded messages the broker holds
+// (recovered from the store), so that a peer resending one after this
+// broker restarted does not store it twice.
+func (b *Broker) seedDuplicates() {
+	var keys []string
+	add := func(e *entry) {
+		if e != nil && len(e.msg.BrokerPath) > 0 {
+			keys = append(keys, dupKey(e.msg))
+		}
+	}
+	b.mu.RLock()
+	qs := make([]*queue, 0, len(b.queues)+len(b.durables))
+	for _, q := range b.queues {
+		qs = append(qs, q)
+	}
+	for _, q := range b.durables {
+		qs = append(qs, q)
+	}
+	b.mu.RUnlock()
+	for _, q := range qs {
+		q.mu.Lock()
+		for _, e := range q.redeliver {
+			add(e)
+		}
+		for i := range q.ready {
+			f := &q.ready[i]
+			for _, e := range f.items[f.head:] {
+				add(e)
+			}
+		}
+		for _, s := range q.consumers {
+			for _, e := range s.inflight {
+				add(e)
+			}
+		}
+		q.mu.Unlock()
+	}
+	if len(keys) == 0 {
+		return
+	}
+	now := time.Now().UnixMilli()
+	n := &b.net
+	n.mu.Lock()
+	for _, k := range keys {
+		if n.seen[k] == nil {
+			n.insertLocked(k, &dupEntry{done: true}, now)
+		}
+	}
+	n.mu.Unlock()
+}
+
+// MatchName reports whether the destination name matches pattern, with
+// the wildcards of wildcard.go ('*' one '.'-separated element, '>' the
+// rest); a name without wildcards matches only itself. A pattern matched
+// against a pattern compares element by element.
+func MatchName(pattern, name string) bool { return wildcardMatch(pattern, name) }
+
+// Stranded is a queue holding messages that no local consumer takes.
+type Stranded struct {
+	Dest Destination
+	// Messages counts the messages ready (not in flight to a bridge).
+	Messages int
+	// OldestMillis is when the oldest of them arrived here (a forwarded
+	// message) or was published (unix ms).
+	OldestMillis int64
+}
+
+// Stranded returns the queues with messages waiting and no local
+// consumer (a network subscription does not count), sorted by
+// destination. Each queue's lock is taken briefly; the age is read from
+// the head of each priority list, so it is the oldest or close to it.
+func (b *Broker) Stranded() []Stranded {
+	b.mu.RLock()
+	qs := make([]*queue, 0, len(b.queues))
+	for d, q := range b.queues {
+		if d.Kind == Queue {
+			qs = append(qs, q)
+		}
+	}
+	b.mu.RUnlock()
+	var out []Stranded
+	for _, q := range qs {
+		q.mu.Lock()
+		local := 0
+		for _, s := range q.consumers {
+			if !s.opts.Network {
+				local++
+			}
+		}
+		n := q.readyLen()
+		if local > 0 || n == 0 {
+			q.mu.Unlock()
+			continue
+		}
+		var oldest int64
+		at := func(e *entry) {
+			if e == nil {
+				return
+			}
+			t := e.arrived
+			if t == 0 {
+				t = e.msg.Timestamp
+			}
+			if oldest == 0 || t < oldest {
+				oldest = t
+			}
+		}
+		for _, e := range q.redeliver {
+			at(e)
+		}
+		for i := range q.ready {
+			f := &q.ready[i]
+			for _, e := range f.items[f.head:] {
+				if e != nil {
+					at(e)
+					break
+				}
+			}
+		}
+		q.mu.Unlock()
+		out = append(out, Stranded{Dest: q.dest, Messages: n, OldestMillis: oldest})
+	}
+	slices.SortFunc(out, func(a, b Stranded) int { return strings.Compare(a.Dest.String(), b.Dest.String()) })
+	return out
+}

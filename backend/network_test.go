@@ -1,0 +1,185 @@
+package backend
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/mqgate/mqgate/backend/memory"
+)
+
+func TestLocalDemandLeavesOutNetworkAndTemp(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	s1, _ := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1})
+	s2, _ := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1})
+	n1, _ := sub(t, b, SubscribeOptions{Dest: q("net.only"), Credit: 1, Network: true, Priority: -5})
+	n2, _ := sub(t, b, SubscribeOptions{Dest: tp("prices"), Credit: 1, Network: true})
+	t1, _ := sub(t, b, SubscribeOptions{Dest: tp("news"), Credit: 1})
+	w1, _ := sub(t, b, SubscribeOptions{Dest: q("eu.>"), Credit: 1})
+	d1, _ := sub(t, b, SubscribeOptions{Dest: tp("audit"), Credit: 1, ClientID: "c", DurableName: "d"})
+	if err := b.CreateTemp(Destination{Kind: TempQueue, Name: "tmp1"}, "o"); err != nil {
+		t.Fatal(err)
+	}
+	tq, _ := sub(t, b, SubscribeOptions{Dest: Destination{Kind: TempQueue, Name: "tmp1"}, Owner: "o", Credit: 1})
+	defer func() {
+		for _, s := range []*Subscription{s1, s2, n1, n2, t1, w1, tq} {
+			s.Close()
+		}
+	}()
+	d1.Close() // offline, still demand
+	got := fmt.Sprint(b.LocalDemand())
+	want := fmt.Sprint([]Demand{{q("eu.>"), 1}, {q("orders"), 2}, {tp("audit"), 0}, {tp("news"), 1}})
+	if got != want {
+		t.Fatalf("LocalDemand = %s, want %s", got, want)
+	}
+}
+
+func TestFilterKeepsRefusedQueueMessagesForOthers(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	refuse := func(m *Message, _ int64) bool { return !slices.Contains(m.BrokerPath, "peer") }
+	ns, nc := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10, Network: true, Priority: -5, Filter: refuse})
+	defer ns.Close()
+	if err := b.Publish(ctx, &Message{Dest: q("a"), Body: []byte("back"), BrokerPath: []string{"peer"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub(t, b, q("a"), "local")
+	if d := nc.next(t); string(d.Msg.Body) != "local" {
+		t.Fatalf("network subscription got %q", d.Msg.Body)
+	}
+	nc.none(t)
+	ls, lc := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10})
+	defer ls.Close()
+	if d := lc.next(t); string(d.Msg.Body) != "back" {
+		t.Fatalf("local consumer got %q", d.Msg.Body)
+	}
+}
+
+func TestFilterSkipsRefusedTopicMessages(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	refuse := func(m *Message, _ int64) bool { return len(m.BrokerPath) == 0 }
+	ns, nc := sub(t, b, SubscribeOptions{Dest: tp("t"), Credit: 1, Network: true, Filter: refuse})
+	defer ns.Close()
+	if err := b.Publish(ctx, &Message{Dest: tp("t"), Body: []byte("far"), BrokerPath: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub(t, b, tp("t"), "near")
+	d := nc.next(t)
+	if string(d.Msg.Body) != "near" {
+		t.Fatalf("got %q, want near (the refused message must not wait in the subscription)", d.Msg.Body)
+	}
+}
+
+func TestNetworkPriorityBelowLocal(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	ns, nc := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 100, Network: true, Priority: -5})
+	defer ns.Close()
+	ls, lc := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 2})
+	defer ls.Close()
+	for i := range 5 {
+		pub(t, b, q("a"), fmt.Sprint(i))
+	}
+	if len(lc) != 2 || len(nc) != 3 {
+		t.Fatalf("local got %d, network %d; want 2 and 3", len(lc), len(nc))
+	}
+}
+
+func TestPublishForwardedDropsDuplicates(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	s, c := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10, AutoAck: true})
+	defer s.Close()
+	fwd := func(id string, path ...string) error {
+		ch := make(chan error, 1)
+		if err := b.PublishForwarded(&Message{ID: id, Dest: q("a"), Body: []byte(id), BrokerPath: path}, func(err error) { ch <- err }); err != nil {
+			return err
+		}
+		return <-ch
+	}
+	for _, step := range []struct {
+		id   string
+		path []string
+	}{{"m1", []string{"A"}}, {"m1", []string{"A"}}, {"m2", []string{"A"}}, {"m1", []string{"A", "C"}}} {
+		if err := fwd(step.id, step.path...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for len(c) > 0 {
+		d := <-c
+		got = append(got, fmt.Sprint(string(d.Msg.Body), " ", d.Msg.BrokerPath))
+	}
+	if want := []string{"m1 [A]", "m2 [A]", "m1 [A C]"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v (a resend dropped, a replay kept)", got, want)
+	}
+	if n := b.DuplicatesDropped(); n != 1 {
+		t.Fatalf("DuplicatesDropped = %d, want 1", n)
+	}
+	// A topic message is one message whatever its route.
+	ts, tc := sub(t, b, SubscribeOptions{Dest: tp("t"), Credit: 10, AutoAck: true})
+	defer ts.Close()
+	for _, path := range [][]string{{"A"}, {"A", "B"}} {
+		ch := make(chan error, 1)
+		if err := b.PublishForwarded(&Message{ID: "t1", Dest: tp("t"), BrokerPath: path}, func(err error) { ch <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tc) != 1 {
+		t.Fatalf("topic subscriber got %d copies, want 1", len(tc))
+	}
+}
+
+func TestPublishForwardedRemembersRecoveredMessages(t *testing.T) {
+	st := memory.New(memory.Options{})
+	b1 := New(Options{Store: st})
+	if err := b1.Publish(ctx, &Message{ID: "m1", Dest: q("a"), Persistent: true, BrokerPath: []string{"A"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A restart: a new core recovers the same store (b1 is abandoned, as
+	// by a crash).
+	b2 := New(Options{Store: st})
+	defer b2.Close()
+	if n, err := b2.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	ch := make(chan error, 1)
+	if err := b2.PublishForwarded(&Message{ID: "m1", Dest: q("a"), Persistent: true, BrokerPath: []string{"A"}}, func(err error) { ch <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := b2.QueueDepth(q("a")); r != 1 {
+		t.Fatalf("queue holds %d messages after the resend, want 1", r)
+	}
+}
+
+// TestForwardedSkipsProducerAudit: a forwarded message carrying a
+// producer's audit stamp is not dropped by the producer audit when it
+// comes back (a replay) after the broker stored the original.
+func TestForwardedSkipsProducerAudit(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	s, c := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10, AutoAck: true})
+	defer s.Close()
+	stamp := []Prop{{Name: AuditIDProp, Value: "p1"}, {Name: AuditSeqProp, Value: "7"}}
+	if err := b.Publish(ctx, &Message{ID: "m1", Dest: q("a"), Props: stamp}); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	if err := b.PublishForwarded(&Message{ID: "m1", Dest: q("a"), Props: stamp, BrokerPath: []string{"self", "c"}}, func(err error) { ch <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != 2 {
+		t.Fatalf("%d deliveries, want the original and its replay", len(c))
+	}
+}
