@@ -166,6 +166,17 @@ func (c *conn) shutdown() {
 	})
 }
 
+// setReadDeadline sets the socket's read deadline to t, unless the
+// connection is stopping or a frame did not fit: then (even if that
+// happened between the two steps) the deadline is now, so the reader's
+// wake-up is never overwritten. Reader goroutine.
+func (c *conn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if c.isStopping() || c.tooLarge.Load() {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+}
+
 func (c *conn) isStopping() bool {
 	select {
 	case <-c.stopping:
@@ -268,7 +279,7 @@ func (c *conn) linger() {
 // run negotiates the protocol headers and SASL, then runs the AMQP
 // connection until it ends.
 func (c *conn) run() ending {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.ConnectTimeout))
+	c.setReadDeadline(time.Now().Add(c.opts.ConnectTimeout))
 	h, err := wire.ReadProtocolHeader(c.br)
 	if err != nil {
 		return c.headerFailed(err)
@@ -403,7 +414,7 @@ func (c *conn) readFrame() (wire.Frame, error) {
 		now := time.Now()
 		if now.Sub(c.deadline) > c.opts.IdleTimeout/8 {
 			c.deadline = now
-			_ = c.nc.SetReadDeadline(now.Add(c.opts.IdleTimeout))
+			c.setReadDeadline(now.Add(c.opts.IdleTimeout))
 		}
 	}
 	return c.fr.ReadFrame()
@@ -448,9 +459,9 @@ func (c *conn) amqp() ending {
 	}
 	if c.opts.IdleTimeout > 0 {
 		c.deadline = time.Now()
-		_ = c.nc.SetReadDeadline(c.deadline.Add(c.opts.IdleTimeout))
+		c.setReadDeadline(c.deadline.Add(c.opts.IdleTimeout))
 	} else {
-		_ = c.nc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
 	for {
 		f, err := c.readFrame()

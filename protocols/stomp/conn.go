@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
@@ -53,8 +54,9 @@ type conn struct {
 	// Publishes waiting for the store.
 	pmu     sync.Mutex
 	pcond   *sync.Cond
-	pending int   // guarded by pmu
-	perr    error // guarded by pmu: the first failed publish
+	pending int         // guarded by pmu
+	perr    error       // guarded by pmu: the first failed publish
+	woken   atomic.Bool // a publish failed: the reader must wake (setReadDeadline)
 
 	// Outbound queue, drained by the writer goroutine.
 	wmu      sync.Mutex
@@ -104,6 +106,17 @@ func (c *conn) shutdown() {
 	})
 }
 
+// setReadDeadline sets the socket's read deadline to t, unless the
+// connection is stopping or a publish failed: then (even if that happened
+// between the two steps) the deadline is now, so the reader's wake-up is
+// never overwritten. Reader goroutine.
+func (c *conn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if c.isStopping() || c.woken.Load() {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+}
+
 func (c *conn) isStopping() bool {
 	select {
 	case <-c.stopping:
@@ -132,11 +145,11 @@ func (c *conn) serve() {
 // readLoop reads and handles frames until the connection ends; it returns
 // why, or "" for an ordinary end.
 func (c *conn) readLoop() string {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	c.setReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	for {
 		if c.connected && c.hbRecv > 0 && !c.isStopping() {
 			// STOMP 1.2 "Heart-beating": allow for timing inaccuracies.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.hbRecv * 2))
+			c.setReadDeadline(time.Now().Add(c.hbRecv * 2))
 		}
 		f, err := c.rd.Read()
 		if err != nil {
@@ -431,6 +444,7 @@ func (c *conn) publishDone(err error) {
 	c.pending--
 	if err != nil && c.perr == nil {
 		c.perr = err
+		c.woken.Store(true)
 		_ = c.nc.SetReadDeadline(time.Now()) // wake the reader to report it
 	}
 	c.pcond.Broadcast()

@@ -136,7 +136,7 @@ func (c *conn) onConnect(f *frame.Frame) *frameError {
 	c.rd.SetVersion(ver)
 	c.connected = true
 	if c.hbRecv == 0 {
-		_ = c.nc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
 	// STOMP 1.2 "Heart-beating": CONNECTED says how often the server
 	// will send (hbSend) and wants to receive (hbRecv); 0 is never.
