@@ -20,6 +20,10 @@ type entry struct {
 	// set) was enqueued here, unix ms; 0 otherwise. Network bridges
 	// delay its replay by it (SubscribeOptions.Filter).
 	arrived int64
+	// grp caches the message's group state (q.groups[msg.GroupID]) so
+	// dispatch looks no string up per message; stale once grp.gone.
+	// Guarded by the queue's mu, as the entry is.
+	grp *group
 }
 
 // maxSkip bounds how many waiting messages one dispatch pass looks past
@@ -32,6 +36,10 @@ type group struct {
 	owner    *Subscription
 	inflight int    // deliveries of the group not yet settled
 	used     uint64 // q.groupClock at the last assignment or delivery
+	// heldPass is q.pass while the group is held back in the current
+	// dispatch pass (choosePassLocked).
+	heldPass uint64
+	gone     bool // removed from q.groups: entries caching it look again
 }
 
 // queue holds messages for competing consumers. A named queue, a durable
@@ -67,8 +75,12 @@ type queue struct {
 	// wakeAt is when the redispatch timer fires for delayed redeliveries
 	// (unix ms, 0 when none is set).
 	wakeAt int64
+	// pass numbers dispatch passes: odd within one, even between, so a
+	// group's heldPass matches only during the pass that held it.
+	pass uint64
 	// heldBack lists the groups held back in the current dispatch pass
-	// (choosePassLocked); empty between passes.
+	// that were removed from q.groups during it (rare: the group table
+	// was full); empty between passes.
 	heldBack map[string]bool
 	// filtered is set once a consumer with a Filter attaches (a network
 	// bridge): routeTopic then asks it about each message.
@@ -158,7 +170,9 @@ func (q *queue) anyCreditLocked() bool {
 // redelivery first, then by priority, and returns recs with the records
 // deliveries produced appended. q.mu must be held.
 func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
+	q.pass++
 	recs = q.dispatchPassLocked(recs)
+	q.pass++
 	if len(q.heldBack) > 0 {
 		clear(q.heldBack)
 	}
@@ -172,19 +186,47 @@ func (q *queue) dispatchLocked(recs []store.Record) []store.Record {
 // message could go out before it. q.mu must be held.
 func (q *queue) choosePassLocked(e *entry) (*Subscription, bool) {
 	id := e.msg.GroupID
-	if id != "" && q.heldBack[id] {
-		return nil, false
+	if id != "" {
+		if g := q.groupLocked(e); g != nil && g.heldPass == q.pass {
+			return nil, false
+		}
+		if len(q.heldBack) > 0 && q.heldBack[id] {
+			return nil, false
+		}
 	}
 	s, first := q.chooseLocked(e)
 	if s == nil && id != "" {
-		if g := q.groups[id]; g != nil && g.owner != nil && g.owner.matches(e) {
-			if q.heldBack == nil {
-				q.heldBack = map[string]bool{}
-			}
-			q.heldBack[id] = true
+		if g := q.groupLocked(e); g != nil && g.owner != nil && g.owner.matches(e) {
+			g.heldPass = q.pass
 		}
 	}
 	return s, first
+}
+
+// groupLocked returns e's group state, or nil if its group has none;
+// the answer is cached in the entry. q.mu must be held.
+func (q *queue) groupLocked(e *entry) *group {
+	if g := e.grp; g != nil && !g.gone {
+		return g
+	}
+	g := q.groups[e.msg.GroupID]
+	e.grp = g
+	return g
+}
+
+// dropGroupLocked removes group id, whose state is g, from the table. A
+// group held back in the current pass stays held back by id for the rest
+// of it: a later message of the group must not be assigned afresh and
+// overtake the held one. q.mu must be held.
+func (q *queue) dropGroupLocked(id string, g *group) {
+	g.gone = true
+	if g.heldPass == q.pass && q.pass%2 == 1 {
+		if q.heldBack == nil {
+			q.heldBack = map[string]bool{}
+		}
+		q.heldBack[id] = true
+	}
+	delete(q.groups, id)
 }
 
 // dispatchPassLocked is one pass of dispatchLocked. q.mu must be held.
@@ -304,7 +346,7 @@ func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
 	}
 	// ActiveMQ Classic: a group sticks to its consumer; JMSXGroupSeq 1
 	// reassigns it to whichever consumer is considered.
-	g := q.groups[m.GroupID]
+	g := q.groupLocked(e)
 	if g != nil && g.owner != nil && m.GroupSeq != 1 {
 		if o := g.owner; o.hasCredit() && o.matches(e) && o.takeCredit() {
 			return o, false
@@ -315,7 +357,7 @@ func (q *queue) chooseLocked(e *entry) (s *Subscription, first bool) {
 	if s == nil {
 		return nil, false
 	}
-	q.assignGroupLocked(m.GroupID, g, s)
+	e.grp = q.assignGroupLocked(m.GroupID, g, s)
 	return s, true
 }
 
@@ -353,9 +395,9 @@ func (q *queue) pickLocked(e *entry, fewestGroups bool) *Subscription {
 	return nil
 }
 
-// assignGroupLocked gives group id (whose state is g, or nil) to s.
-// q.mu must be held.
-func (q *queue) assignGroupLocked(id string, g *group, s *Subscription) {
+// assignGroupLocked gives group id (whose state is g, or nil) to s and
+// returns its state. q.mu must be held.
+func (q *queue) assignGroupLocked(id string, g *group, s *Subscription) *group {
 	if g == nil {
 		if q.groups == nil {
 			q.groups = map[string]*group{}
@@ -369,13 +411,14 @@ func (q *queue) assignGroupLocked(id string, g *group, s *Subscription) {
 	}
 	g.owner = s
 	s.groups++
+	return g
 }
 
 // groupDeliveredLocked records a delivery of a grouped message.
 // q.mu must be held.
 func (q *queue) groupDeliveredLocked(e *entry, s *Subscription) {
 	m := e.msg
-	g := q.groups[m.GroupID]
+	g := q.groupLocked(e)
 	if g == nil {
 		return
 	}
@@ -391,7 +434,7 @@ func (q *queue) groupDeliveredLocked(e *entry, s *Subscription) {
 		}
 		g.owner = nil
 		if g.inflight == 0 {
-			delete(q.groups, m.GroupID)
+			q.dropGroupLocked(m.GroupID, g)
 		}
 	}
 }
@@ -402,7 +445,7 @@ func (q *queue) groupSettledLocked(e *entry) {
 	if e.msg.GroupID == "" {
 		return
 	}
-	g := q.groups[e.msg.GroupID]
+	g := q.groupLocked(e)
 	if g == nil {
 		return
 	}
@@ -410,7 +453,7 @@ func (q *queue) groupSettledLocked(e *entry) {
 		g.inflight--
 	}
 	if g.owner == nil && g.inflight == 0 {
-		delete(q.groups, e.msg.GroupID)
+		q.dropGroupLocked(e.msg.GroupID, g)
 	}
 }
 
@@ -423,7 +466,7 @@ func (q *queue) releaseGroupsLocked(s *Subscription) {
 		if g.owner == s {
 			g.owner = nil
 			g.inflight = 0 // its deliveries are requeued by the caller
-			delete(q.groups, id)
+			q.dropGroupLocked(id, g)
 		}
 	}
 	s.groups = 0
@@ -448,10 +491,11 @@ func (q *queue) evictIdleGroupLocked() bool {
 	if !found {
 		return false
 	}
-	if g := q.groups[victim]; g.owner != nil {
+	g := q.groups[victim]
+	if g.owner != nil {
 		g.owner.groups--
 	}
-	delete(q.groups, victim)
+	q.dropGroupLocked(victim, g)
 	return true
 }
 
