@@ -50,6 +50,11 @@ type conn struct {
 	subsByIndex  []*subState
 	txs          map[string]*backend.Tx
 	temps        map[backend.Destination]struct{}
+	// ackSub and ackTags are plain ACKs read but not yet settled: while
+	// the next frame is already buffered, consecutive ACKs of one
+	// subscription are settled together (one dispatch pass for all).
+	ackSub  *subState
+	ackTags []uint64
 
 	// Publishes waiting for the store.
 	pmu     sync.Mutex
@@ -147,6 +152,11 @@ func (c *conn) serve() {
 func (c *conn) readLoop() string {
 	c.setReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	for {
+		if c.ackSub != nil && (c.rd.Buffered() == 0 || len(c.ackTags) >= maxAckBatch) {
+			// Nothing more to read without waiting: settle the ACKs
+			// held back for batching before blocking.
+			c.flushAcks()
+		}
 		if c.connected && c.hbRecv > 0 && !c.isStopping() {
 			// STOMP 1.2 "Heart-beating": allow for timing inaccuracies.
 			c.setReadDeadline(time.Now().Add(c.hbRecv * 2))
@@ -202,6 +212,7 @@ func (c *conn) readFailed(err error) string {
 // deliveries are redelivered), open transactions (aborted), temporary
 // destinations, the client ID. It waits for publishes still in flight.
 func (c *conn) cleanup() {
+	c.flushAcks()
 	c.waitPublishes()
 	for i, s := range c.subsByIndex {
 		if s != nil {

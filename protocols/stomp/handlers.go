@@ -24,6 +24,9 @@ func (c *conn) handle(f *frame.Frame) *frameError {
 		}
 		return c.onConnect(f)
 	}
+	if f.Command != "ACK" {
+		c.flushAcks() // settle what was acknowledged before this frame
+	}
 	var err *frameError
 	switch f.Command {
 	case "SEND":
@@ -526,8 +529,32 @@ func (c *conn) onAck(f *frame.Frame, ack bool) *frameError {
 		s.sub.AddCredit(len(tags))
 		return nil
 	}
+	if _, receipt := h.Contains(frame.Receipt); o == backend.Accepted && !receipt {
+		if c.ackSub != s {
+			c.flushAcks()
+			c.ackSub = s
+		}
+		c.ackTags = append(c.ackTags, tags...)
+		return nil
+	}
+	c.flushAcks()
 	_ = s.sub.SettleAndCredit(tags, o, len(tags))
 	return nil
+}
+
+// maxAckBatch bounds the ACKs settled together.
+const maxAckBatch = 256
+
+// flushAcks settles the ACKs held back for batching (conn.ackTags) and
+// refills their prefetch window. Reader goroutine.
+func (c *conn) flushAcks() {
+	if c.ackSub == nil {
+		return
+	}
+	_ = c.ackSub.sub.SettleAndCredit(c.ackTags, backend.Accepted, len(c.ackTags))
+	c.ackSub = nil
+	clear(c.ackTags)
+	c.ackTags = c.ackTags[:0]
 }
 
 func (c *conn) onTx(f *frame.Frame) *frameError {
