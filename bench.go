@@ -14,7 +14,8 @@ import (
 // benchConfig is one bench run, validated by the bench command.
 type benchConfig struct {
 	target       stompTarget
-	url          string // as given, for the report
+	consumerAt   stompTarget // where the consumers connect; Addr "" means target
+	url          string      // as given, for the report
 	producers    int
 	consumers    int
 	messages     int64         // messages to send after the warm-up; 0 with duration
@@ -488,4 +489,13 @@ watch:
 		runErr = fmt.Errorf("%d unexpected deliveries (never sent, or without bench headers)", res.Check.Unexpected)
 	}
 	return res, runErr
+}
+
+// consumerTarget is the broker the consumers connect to: --consumer-url,
+// else the producers' broker.
+func (c benchConfig) consumerTarget() stompTarget {
+	if c.consumerAt.Addr != "" {
+		return c.consumerAt
+	}
+	return c.target
 }

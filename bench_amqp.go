@@ -317,7 +317,7 @@ type amqpReceiver struct {
 }
 
 func newGoAMQPReceiver(ctx context.Context, cfg benchConfig, dest string, _ int) (*amqpReceiver, error) {
-	conn, sess, err := dialAMQP(ctx, cfg.target)
+	conn, sess, err := dialAMQP(ctx, cfg.consumerTarget())
 	if err != nil {
 		return nil, err
 	}

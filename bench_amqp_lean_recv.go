@@ -41,7 +41,7 @@ type amqpLeanReceiver struct {
 // newAMQPLeanReceiver connects one consumer, attaches its receiving link to
 // dest (in the broker's address form) and grants the link its credit.
 func newAMQPLeanReceiver(ctx context.Context, cfg benchConfig, dest string, index int) (*amqpLeanReceiver, error) {
-	c, err := dialAMQPLean(ctx, cfg.target)
+	c, err := dialAMQPLean(ctx, cfg.consumerTarget())
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func newGoStompReceiver(ctx context.Context, cfg benchConfig, dest string, _ int
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialGoStomp(ctx, cfg.target, unackedBound(mode != stomp.AckAuto, cfg.prefetch))
+	conn, err := dialGoStomp(ctx, cfg.consumerTarget(), unackedBound(mode != stomp.AckAuto, cfg.prefetch))
 	if err != nil {
 		return nil, err
 	}

@@ -164,7 +164,7 @@ type leanReceiver struct {
 }
 
 func newLeanReceiver(ctx context.Context, cfg benchConfig, dest string, index int) (*leanReceiver, error) {
-	c, err := dialLean(ctx, cfg.target)
+	c, err := dialLean(ctx, cfg.consumerTarget())
 	if err != nil {
 		return nil, err
 	}

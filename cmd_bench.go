@@ -18,6 +18,7 @@ import (
 // benchOptions are the flags of `mqgate bench`.
 type benchOptions struct {
 	conn         connFlags
+	consumerURL  string
 	producers    int
 	consumers    int
 	messages     int64
@@ -78,6 +79,7 @@ func newBenchCommand(o *benchOptions) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	o.conn.register(fs)
+	fs.StringVar(&o.consumerURL, "consumer-url", "", "connect the consumers to this broker instead of --url's (same protocol and credentials): measures a network of brokers, producing on one and consuming on another")
 	fs.IntVarP(&o.producers, "producers", "p", 1, "number of producer connections")
 	fs.IntVarP(&o.consumers, "consumers", "c", 1, "number of consumer connections (with --topic: subscribers, each gets every message)")
 	fs.Int64VarP(&o.messages, "messages", "n", 100000, "messages to send in total, split over the producers (not with --duration)")
@@ -142,6 +144,23 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 	if err != nil {
 		return benchConfig{}, err
 	}
+	var consumerAt stompTarget
+	if o.consumerURL != "" {
+		cc := o.conn
+		cc.URL = o.consumerURL
+		switch o.protocol {
+		case "amqp":
+			consumerAt, err = parseAMQPURL(cc.URL)
+			if err == nil && cc.Login != "" {
+				consumerAt.Login, consumerAt.Passcode = cc.Login, cc.Passcode
+			}
+		default:
+			consumerAt, err = cc.resolve()
+		}
+		if err != nil {
+			return benchConfig{}, fmt.Errorf("--consumer-url: %w", err)
+		}
+	}
 	if o.producers < 1 {
 		bad("--producers must be at least 1, got %d", o.producers)
 	}
@@ -201,7 +220,7 @@ func (o *benchOptions) config(cmd *cobra.Command) (benchConfig, error) {
 		return benchConfig{}, errors.New(strings.Join(problems, "; "))
 	}
 	return benchConfig{
-		target: t, url: reportURL,
+		target: t, consumerAt: consumerAt, url: reportURL,
 		producers: o.producers, consumers: o.consumers,
 		messages: messages, duration: o.duration, warmup: o.warmup,
 		size: o.size, persistent: o.persistent, receiptEvery: receiptEvery,

@@ -43,6 +43,22 @@ func TestBenchFlags(t *testing.T) {
 		t.Fatalf("parsed: %+v", cfg)
 	}
 
+	cfg, err = parseBench(t, "--url", "tcp://a:61613", "--consumer-url", "stomp://c:61614")
+	wantErr(t, err, "")
+	if cfg.target.Addr != "a:61613" || cfg.consumerTarget().Addr != "c:61614" {
+		t.Fatalf("--consumer-url: producers at %q, consumers at %q", cfg.target.Addr, cfg.consumerTarget().Addr)
+	}
+	cfg, err = parseBench(t, "--protocol", "amqp", "--url", "amqp://a:5672", "--consumer-url", "amqp://c:5673")
+	wantErr(t, err, "")
+	if cfg.target.Addr != "a:5672" || cfg.consumerTarget().Addr != "c:5673" {
+		t.Fatalf("AMQP --consumer-url: producers at %q, consumers at %q", cfg.target.Addr, cfg.consumerTarget().Addr)
+	}
+	if cfg, _ = parseBench(t); cfg.consumerTarget() != cfg.target {
+		t.Fatalf("without --consumer-url the consumers connect to %+v, not %+v", cfg.consumerTarget(), cfg.target)
+	}
+	_, err = parseBench(t, "--consumer-url", "ftp://c:1")
+	wantErr(t, err, "--consumer-url")
+
 	cfg, err = parseBench(t, "--groups", "1000", "--selector", "bench_region = 'eu'")
 	wantErr(t, err, "")
 	if cfg.groups != 1000 || cfg.selector != "bench_region = 'eu'" {
