@@ -123,6 +123,11 @@ type network struct {
 	seedOnce sync.Once
 	dups     atomic.Uint64 // duplicates dropped
 
+	// pmu guards pulls; taken after no other broker lock and held over
+	// no call into the broker.
+	pmu   sync.Mutex
+	pulls map[*Subscription]PeerDemand // duplex bridges' pulls, by subscription
+
 	mu sync.Mutex
 	// Guarded by mu.
 	window time.Duration
@@ -388,4 +393,88 @@ func (b *Broker) Stranded() []Stranded {
 	}
 	slices.SortFunc(out, func(a, b Stranded) int { return strings.Compare(a.Dest.String(), b.Dest.String()) })
 	return out
+}
+
+// Duplex bridges. A peer's duplex bridge (cluster/network) pulls from
+// this broker over its own connection: it attaches a receiver link per
+// destination its side wants, which the AMQP front-end subscribes as a
+// network subscription (SubscribeOptions.Network, PullFilter) and
+// registers here, so that this broker's own network, if it runs,
+// advertises the peer's demand to its other peers.
+
+// PeerDemand is a destination a peer's duplex bridge pulls from this
+// broker: Hops is how many broker-to-broker hops a message from here
+// needs to reach a consumer through Peer (1: Peer's own consumers).
+type PeerDemand struct {
+	Dest Destination
+	Peer string // the peer's node id
+	Hops int
+}
+
+// AddPeerDemand records that sub, a network subscription, pulls d.Dest
+// for d.Peer, and reports the change (Options.OnDemand). The front-end's
+// reader goroutine calls it once sub exists; no broker lock may be held.
+func (b *Broker) AddPeerDemand(sub *Subscription, d PeerDemand) {
+	b.net.pmu.Lock()
+	if b.net.pulls == nil {
+		b.net.pulls = map[*Subscription]PeerDemand{}
+	}
+	b.net.pulls[sub] = d
+	b.net.pmu.Unlock()
+	b.demandChanged(d.Dest, 0)
+}
+
+// RemovePeerDemand forgets sub's pull, if it has one, and reports the
+// change. Called when sub's link ends, before or after sub closes; no
+// broker lock may be held.
+func (b *Broker) RemovePeerDemand(sub *Subscription) {
+	b.net.pmu.Lock()
+	d, ok := b.net.pulls[sub]
+	delete(b.net.pulls, sub)
+	b.net.pmu.Unlock()
+	if ok {
+		b.demandChanged(d.Dest, 0)
+	}
+}
+
+// PeerDemand returns what duplex bridges pull from this broker, the
+// shortest route per destination and peer, sorted by destination then
+// peer.
+func (b *Broker) PeerDemand() []PeerDemand {
+	type key struct {
+		d    Destination
+		peer string
+	}
+	best := map[key]int{}
+	b.net.pmu.Lock()
+	for _, d := range b.net.pulls {
+		k := key{d.Dest, d.Peer}
+		if h, ok := best[k]; !ok || d.Hops < h {
+			best[k] = d.Hops
+		}
+	}
+	b.net.pmu.Unlock()
+	out := make([]PeerDemand, 0, len(best))
+	for k, h := range best {
+		out = append(out, PeerDemand{Dest: k.d, Peer: k.peer, Hops: h})
+	}
+	slices.SortFunc(out, func(a, b PeerDemand) int {
+		if c := strings.Compare(a.Dest.String(), b.Dest.String()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Peer, b.Peer)
+	})
+	return out
+}
+
+// PullFilter returns the loop prevention of a duplex bridge's pull for
+// peer (SubscribeOptions.Filter): a message goes to peer unless peer is
+// on its broker path or the path is already ttl long (the message made
+// the most hops it may). A message published here has an empty path and
+// always goes.
+func PullFilter(peer string, ttl int) func(m *Message, arrived int64) bool {
+	return func(m *Message, _ int64) bool {
+		p := m.BrokerPath
+		return len(p) == 0 || len(p) < ttl && !slices.Contains(p, peer)
+	}
 }

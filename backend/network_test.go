@@ -183,3 +183,51 @@ func TestForwardedSkipsProducerAudit(t *testing.T) {
 		t.Fatalf("%d deliveries, want the original and its replay", len(c))
 	}
 }
+
+// TestPeerDemand: duplex pulls are registered per subscription, reported
+// as the shortest route per destination and peer, announced through
+// OnDemand, and forgotten when removed.
+func TestPeerDemand(t *testing.T) {
+	var changes []Destination
+	b := New(Options{OnDemand: func(d Destination, _ int) { changes = append(changes, d) }})
+	defer b.Close()
+	s1, _ := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1, Network: true})
+	s2, _ := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1, Network: true})
+	s3, _ := sub(t, b, SubscribeOptions{Dest: tp("news"), Credit: 1, Network: true})
+	defer s1.Close()
+	defer s2.Close()
+	defer s3.Close()
+	changes = nil
+	b.AddPeerDemand(s1, PeerDemand{Dest: q("orders"), Peer: "a", Hops: 2})
+	b.AddPeerDemand(s2, PeerDemand{Dest: q("orders"), Peer: "a", Hops: 1})
+	b.AddPeerDemand(s3, PeerDemand{Dest: tp("news"), Peer: "c", Hops: 1})
+	got := fmt.Sprint(b.PeerDemand())
+	want := fmt.Sprint([]PeerDemand{{q("orders"), "a", 1}, {tp("news"), "c", 1}})
+	if got != want {
+		t.Fatalf("PeerDemand = %s, want %s", got, want)
+	}
+	if len(changes) != 3 {
+		t.Fatalf("OnDemand calls %v", changes)
+	}
+	b.RemovePeerDemand(s2)
+	b.RemovePeerDemand(s2) // twice: no-op
+	b.RemovePeerDemand(s3)
+	if got := fmt.Sprint(b.PeerDemand()); got != fmt.Sprint([]PeerDemand{{q("orders"), "a", 2}}) {
+		t.Fatalf("after removals: %s", got)
+	}
+	if len(changes) != 5 {
+		t.Fatalf("OnDemand calls %v", changes)
+	}
+}
+
+func TestPullFilter(t *testing.T) {
+	f := PullFilter("a", 2)
+	for _, tc := range []struct {
+		path []string
+		want bool
+	}{{nil, true}, {[]string{"c"}, true}, {[]string{"a"}, false}, {[]string{"c", "d"}, false}, {[]string{"c", "a"}, false}} {
+		if got := f(&Message{BrokerPath: tc.path}, 0); got != tc.want {
+			t.Errorf("path %v: %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}

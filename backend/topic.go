@@ -24,7 +24,8 @@ func (t *topic) add(q *queue) {
 
 func (t *topic) remove(q *queue) {
 	t.mu.Lock()
-	t.subs = slices.DeleteFunc(t.subs, func(x *queue) bool { return x == q })
+	// A copy: routeTopic reads the old slice after t.mu is released.
+	t.subs = slices.DeleteFunc(slices.Clone(t.subs), func(x *queue) bool { return x == q })
 	t.mu.Unlock()
 }
 

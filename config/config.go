@@ -229,7 +229,10 @@ type ClusterConfig struct {
 	// Discovery is DiscoveryNone, DiscoveryStatic or DiscoveryMulticast.
 	Discovery string `mapstructure:"discovery"`
 	// Peers lists peer URIs (amqp://host:port) separated by commas or
-	// spaces, for DiscoveryStatic.
+	// spaces, for DiscoveryStatic. A URI may carry its bridge's own
+	// settings as query options: duplex, included and excluded
+	// (amqp://host:port?duplex=true&included=queue://orders.>), which
+	// override cluster.network.duplex, included and excluded.
 	Peers string `mapstructure:"peers"`
 	// Advertise is the URI other brokers and clients reach this one at;
 	// "" derives amqp://<host name>:<amqp.listen port>.
@@ -258,6 +261,12 @@ type NetworkConfig struct {
 	// Excluded lists destination patterns never forwarded; it wins over
 	// Included.
 	Excluded string `mapstructure:"excluded"`
+	// Duplex makes every bridge duplex (ActiveMQ's duplex network
+	// connector): its one connection also carries the peer's messages
+	// for this broker's consumers, for a peer that cannot dial this
+	// broker. A peer URI in cluster.peers may override it, and included
+	// and excluded, with query options (?duplex=true&included=...).
+	Duplex bool `mapstructure:"duplex"`
 	// Prefetch is each network subscription's credit: messages on their
 	// way to a peer per destination.
 	Prefetch int `mapstructure:"prefetch"`

@@ -50,7 +50,7 @@ var help = map[string]string{
 
 	"ha.mode":                             "Master/slave mode: auto (shared-store with redis, else standalone), standalone, or shared-store (brokers sharing the store elect a master by lease; the others wait as slaves with listeners closed).",
 	"cluster.discovery":                   "How this broker finds its peers: none, static (cluster.peers) or multicast (UDP beacons compatible with ActiveMQ's multicast://default).",
-	"cluster.peers":                       "Peer broker URIs for static discovery, as amqp://host:port separated by commas or spaces.",
+	"cluster.peers":                       "Peer broker URIs for static discovery, as amqp://host:port separated by commas or spaces; a URI may override its bridge's settings with ?duplex=true&included=<pattern>&excluded=<pattern> (repeat included or excluded for more patterns).",
 	"cluster.advertise":                   `URI peers and clients reach this broker at; "" means amqp://<host name>:<amqp.listen port>.`,
 	"cluster.multicast.group":             "Multicast discovery group name; brokers announcing another group are ignored.",
 	"cluster.multicast.address":           "Multicast group address of the discovery beacons as host:port.",
@@ -62,6 +62,7 @@ var help = map[string]string{
 	"cluster.network.enabled":             "Run a network bridge to each discovered peer, forwarding the messages its consumers want.",
 	"cluster.network.included":            `Destination patterns the bridges forward, separated by commas or spaces, such as queue://orders.> or topic://prices.*; "" forwards every destination.`,
 	"cluster.network.excluded":            "Destination patterns the bridges never forward, separated by commas or spaces; they win over included.",
+	"cluster.network.duplex":              "Make every bridge duplex: its one connection also brings the peer's messages for this broker's consumers, for a peer that cannot dial this broker (ActiveMQ's duplex network connector).",
 	"cluster.network.prefetch":            "Credit of each network subscription: messages on their way to a peer per destination; 1 to 1000000.",
 	"cluster.network.decrease_priority":   "Subscribe bridges below local consumers, so that local consumers are preferred (ActiveMQ's decreaseNetworkConsumerPriority).",
 	"cluster.network.replay":              "Forward queue messages stranded on a broker whose consumers left to a peer that has consumers, even back where they came from.",

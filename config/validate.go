@@ -176,7 +176,9 @@ func (c *Config) validateCluster(v *validator) {
 	for _, p := range peers {
 		if !peerURI(p) {
 			v.add("cluster.peers", "%q is not a peer URI; write amqp://host:port, several separated by commas", p)
+			continue
 		}
+		validatePeerOptions(v, p)
 	}
 	if cl.Discovery == DiscoveryStatic && len(peers) == 0 {
 		v.add("cluster.peers", `"" lists no peer; cluster.discovery static needs at least one amqp://host:port`)
@@ -220,6 +222,43 @@ func (c *Config) validateCluster(v *validator) {
 		v.add("cluster.network.max_reconnect_delay", "%s is not allowed; use a duration of at least cluster.network.reconnect_delay (%s)", nw.MaxReconnectDelay, nw.ReconnectDelay)
 	}
 	v.positive("cluster.network.advertise_interval", nw.AdvertiseInterval)
+}
+
+// validatePeerOptions checks the query options of a peer URI of
+// cluster.peers, its bridge's own cluster.network settings: duplex
+// (true or false, once), included and excluded (destination patterns,
+// repeated for more; empty for none).
+func validatePeerOptions(v *validator, uri string) {
+	u, _ := url.Parse(uri) // peerURI parsed it
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		v.add("cluster.peers", "%q has a bad query (%v); write amqp://host:port?duplex=true&included=queue://orders.>", uri, err)
+		return
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		vals := q[k]
+		switch k {
+		case "duplex":
+			if len(vals) != 1 {
+				v.add("cluster.peers", "%q gives duplex %d times; give it once, duplex=true or duplex=false", uri, len(vals))
+			} else if _, err := strconv.ParseBool(vals[0]); err != nil {
+				v.add("cluster.peers", "%q: duplex=%q is not a boolean; write duplex=true or duplex=false", uri, vals[0])
+			}
+		case "included", "excluded":
+			for _, p := range vals {
+				if p != "" && !destinationPattern(p) {
+					v.add("cluster.peers", "%q: %s=%q is not a destination pattern; write queue://name, topic://name or a plain name, with * and > as wildcards, one per %s=", uri, k, p, k)
+				}
+			}
+		default:
+			v.add("cluster.peers", "%q: unknown option %q; a peer URI takes duplex, included and excluded", uri, k)
+		}
+	}
 }
 
 // destinationPattern reports whether p is a destination pattern of

@@ -70,6 +70,23 @@ func TestValidate(t *testing.T) {
 			c.Cluster.Peers = "amqp://a:5672, amqp://b:5672"
 		}, ""},
 		{"bad peer", func(c *Config) { c.Cluster.Peers = "a:5672" }, `cluster.peers: "a:5672" is not a peer URI`},
+		{"peer options", func(c *Config) {
+			c.Cluster.Discovery = DiscoveryStatic
+			c.Cluster.Peers = "amqp://a:5672?duplex=true&included=queue://orders.>&included=topic://prices.*&excluded=, amqp://b:5672?duplex=false"
+			c.Cluster.Network.Duplex = true
+		}, ""},
+		{"peer duplex", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?duplex=yes" },
+			`cluster.peers: "amqp://a:5672?duplex=yes": duplex="yes" is not a boolean`},
+		{"peer duplex twice", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?duplex=true&duplex=false" },
+			`cluster.peers: "amqp://a:5672?duplex=true&duplex=false" gives duplex 2 times`},
+		{"peer included", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?included=topic://" },
+			`cluster.peers: "amqp://a:5672?included=topic://": included="topic://" is not a destination pattern`},
+		{"peer excluded", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?excluded=queue://%01" },
+			`cluster.peers: "amqp://a:5672?excluded=queue://%01": excluded="queue://\x01" is not a destination pattern`},
+		{"peer unknown option", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?networkTTL=3" },
+			`cluster.peers: "amqp://a:5672?networkTTL=3": unknown option "networkTTL"`},
+		{"peer bad query", func(c *Config) { c.Cluster.Peers = "amqp://a:5672?included=%zz" },
+			`cluster.peers: "amqp://a:5672?included=%zz" has a bad query`},
 		{"advertise", func(c *Config) { c.Cluster.Advertise = "host" }, `cluster.advertise: "host" is not a URI`},
 		{"multicast nothing to announce", func(c *Config) { c.Cluster.Discovery = DiscoveryMulticast; c.AMQP.Listen = "" },
 			"cluster.advertise: \"\" and amqp.listen is disabled"},

@@ -12,8 +12,11 @@ import (
 // hands it peers through membership.
 
 // startNetwork starts the network of brokers over the term's broker when
-// discovery is on and cluster.network.enabled, with a bridge to each peer
-// discovery found. g.mu must be held.
+// cluster.network.enabled, with a bridge to each peer discovery found.
+// Without discovery it runs passive: no bridges of its own, its demand
+// advertised only while a peer's bridge listens, so that peers may
+// bridge here (a duplex bridge from a broker this one cannot dial).
+// g.mu must be held.
 func (g *Gateway) startNetwork() {
 	cl := g.cfg.Cluster
 	if g.broker == nil {
@@ -21,7 +24,7 @@ func (g *Gateway) startNetwork() {
 	}
 	// Peers forward here whether or not this broker bridges to them.
 	g.broker.SetDuplicateWindow(cl.Network.DuplicateWindow)
-	if cl.Discovery == config.DiscoveryNone || !cl.Network.Enabled {
+	if !cl.Network.Enabled {
 		return
 	}
 	nw := cl.Network
@@ -30,6 +33,8 @@ func (g *Gateway) startNetwork() {
 		TTL:               cl.NetworkTTL,
 		Included:          config.SplitList(nw.Included),
 		Excluded:          config.SplitList(nw.Excluded),
+		Duplex:            nw.Duplex,
+		Passive:           cl.Discovery == config.DiscoveryNone,
 		Prefetch:          nw.Prefetch,
 		DecreasePriority:  nw.DecreasePriority,
 		Replay:            nw.Replay,
@@ -40,7 +45,12 @@ func (g *Gateway) startNetwork() {
 		Logger:            g.log.With().Str("network", g.cfg.Node.ID).Logger(),
 	})
 	g.members.startNetwork(n, advertiseURI(g.cfg))
-	g.log.Info().Int("network_ttl", cl.NetworkTTL).Msg("network of brokers started")
+	ev := g.log.Info()
+	if cl.Discovery == config.DiscoveryNone {
+		ev = g.log.Debug() // a standalone broker: quiet until a peer bridges here
+	}
+	ev.Int("network_ttl", cl.NetworkTTL).Bool("duplex", nw.Duplex).Bool("passive", cl.Discovery == config.DiscoveryNone).
+		Msg("network of brokers started")
 }
 
 // stopNetwork stops the term's network of brokers, if it runs: bridges

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -34,18 +34,25 @@ var errSelf = errors.New("the peer is this broker")
 // bridge forwards to one peer. Its run goroutine owns the connection;
 // per connection, sendLoop and ackLoop forward and settle.
 type bridge struct {
-	n   *Network
-	uri string
-	log zerolog.Logger
+	n      *Network
+	uri    string
+	cfg    peerConfig // the bridge's settings, from Options and its URI
+	cfgErr error      // the URI is bad: no bridge
+	log    zerolog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	forwarded atomic.Uint64
 	refused   atomic.Uint64 // forwards the peer did not accept
+	pulled    atomic.Uint64 // messages pulled from the peer and stored here (duplex)
+	pullFails atomic.Uint64 // pulled messages not stored here (duplex)
+
+	pullKick chan struct{} // capacity 1: the demand to pull may have changed
 
 	mu sync.Mutex
 	// Guarded by mu.
+	pulling []string                         // destinations pulled from the peer (duplex)
 	peer    string                           // the peer's node id, from its snapshots
 	up      bool                             // connected and the peer's demand known
 	lastErr string                           // why the last connection ended
@@ -62,14 +69,16 @@ type outSet map[uint64]*netSub
 
 func newBridge(n *Network, uri string) *bridge {
 	br := &bridge{
-		n:       n,
-		uri:     uri,
-		log:     n.log.With().Str("peer", uri).Logger(),
-		subs:    map[backend.Destination]*netSub{},
-		closing: map[*netSub]bool{},
-		out:     map[*backend.Subscription]outSet{},
-		wake:    make(chan struct{}, 1),
+		n:        n,
+		uri:      uri,
+		log:      n.log.With().Str("peer", uri).Logger(),
+		subs:     map[backend.Destination]*netSub{},
+		closing:  map[*netSub]bool{},
+		out:      map[*backend.Subscription]outSet{},
+		wake:     make(chan struct{}, 1),
+		pullKick: make(chan struct{}, 1),
 	}
+	br.cfg, br.cfgErr = parsePeer(uri, &n.opts, n.include, n.exclude)
 	br.ctx, br.cancel = context.WithCancel(n.ctx)
 	return br
 }
@@ -121,21 +130,17 @@ func (br *bridge) run() {
 // sendLoop and ackLoop forward. up reports that the peer's demand was
 // read (the bridge was up).
 func (br *bridge) session() (up bool, err error) {
-	u, err := url.Parse(br.uri)
-	if err != nil || u.Host == "" {
-		return false, fmt.Errorf("peer URI %q: not amqp://host:port", br.uri)
-	}
 	ctx, cancel := context.WithCancel(br.ctx)
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, connectTimeout)
 	defer dcancel()
-	nc, err := br.n.opts.Dial(dctx, u.Host)
+	nc, err := br.n.opts.Dial(dctx, br.cfg.addr)
 	if err != nil {
 		return false, err
 	}
 	conn, err := amqp.NewConn(dctx, nc, &amqp.ConnOptions{
 		ContainerID: ContainerPrefix + br.n.opts.NodeID,
-		HostName:    u.Hostname(),
+		HostName:    br.cfg.host,
 		SASLType:    amqp.SASLTypeAnonymous(),
 		IdleTimeout: idleTimeout,
 	})
@@ -162,7 +167,7 @@ func (br *bridge) session() (up bool, err error) {
 	br.log.Debug().Msg("network: bridge connected")
 
 	inflight := make(chan sent, 4096)
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- br.sendLoop(ctx, snd, inflight) }()
@@ -198,9 +203,13 @@ func (br *bridge) session() (up bool, err error) {
 			br.mu.Lock()
 			br.peer, br.up = s.Node, true
 			br.mu.Unlock()
-			br.log.Info().Str("peer_node", s.Node).Msg("network: bridge up")
+			br.log.Info().Str("peer_node", s.Node).Bool("duplex", br.cfg.duplex).Msg("network: bridge up")
+			if br.cfg.duplex {
+				wg.Add(1)
+				go func(peer string) { defer wg.Done(); errs <- br.pullLoop(ctx, sess, peer) }(s.Node)
+			}
 		}
-		br.reconcile(learn(s, br.n.opts.NodeID, br.n.opts.TTL, br.n.forwarded))
+		br.reconcile(learn(s, br.n.opts.NodeID, br.n.opts.TTL, br.cfg.forwards))
 	}
 }
 
@@ -308,7 +317,8 @@ func (br *bridge) poke(dest backend.Destination) {
 func (br *bridge) status() BridgeStatus {
 	br.mu.Lock()
 	defer br.mu.Unlock()
-	st := BridgeStatus{Peer: br.uri, Node: br.peer, Up: br.up, Forwarded: br.forwarded.Load(), LastError: br.lastErr}
+	st := BridgeStatus{Peer: br.uri, Node: br.peer, Up: br.up, Forwarded: br.forwarded.Load(), LastError: br.lastErr,
+		Duplex: br.cfg.duplex, Pulling: slices.Clone(br.pulling), Pulled: br.pulled.Load()}
 	for d := range br.subs {
 		st.Forwarding = append(st.Forwarding, d.String())
 	}

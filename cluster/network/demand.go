@@ -43,14 +43,21 @@ func (s *snapshot) encode() []byte {
 	return b
 }
 
-// snapshot computes this broker's demand: local consumers, and the routes
-// its bridges learned that one more hop keeps within the TTL. It also
-// refreshes the local demand the filters read.
-func (n *Network) snapshot() *snapshot {
+// snapshot computes this broker's demand: local consumers, the routes
+// its bridges learned and the pulls of peers' duplex bridges
+// (backend.Broker.PeerDemand) that one more hop keeps within the TTL;
+// watched reports that someone subscribes to DemandTopic. It also
+// refreshes the local demand the filters read and Network.want (the
+// demand before the global Included and Excluded, which the snapshot
+// applies).
+func (n *Network) snapshot() (s *snapshot, watched bool) {
 	local := map[backend.Destination]int{}
 	routes := map[backend.Destination][]route{}
 	for _, d := range n.b.LocalDemand() {
-		if !n.forwarded(d.Dest) {
+		if d.Dest.Kind == backend.Topic && d.Dest.Name == DemandTopic && d.Consumers > 0 {
+			watched = true
+		}
+		if !exchanged(d.Dest, nil, nil) {
 			continue
 		}
 		local[d.Dest] = d.Consumers
@@ -80,7 +87,25 @@ func (n *Network) snapshot() *snapshot {
 			}
 		}
 	}
-	s := &snapshot{V: snapshotVersion, Node: n.opts.NodeID, Demand: make([]entry, 0, len(routes))}
+	for _, pd := range n.b.PeerDemand() {
+		if pd.Hops < n.opts.TTL && pd.Peer != n.opts.NodeID && exchanged(pd.Dest, nil, nil) {
+			routes[pd.Dest] = append(routes[pd.Dest], route{Hops: pd.Hops, Via: pd.Peer})
+		}
+	}
+	all := encodeRoutes(n.opts.NodeID, routes)
+	n.want.Store(all)
+	s = &snapshot{V: snapshotVersion, Node: n.opts.NodeID, Demand: make([]entry, 0, len(all.Demand))}
+	for _, e := range all.Demand {
+		if d, err := backend.ParseDestination(e.Dest); err == nil && n.forwarded(d) {
+			s.Demand = append(s.Demand, e)
+		}
+	}
+	return s, watched
+}
+
+// encodeRoutes returns the snapshot of node with routes, sorted.
+func encodeRoutes(node string, routes map[backend.Destination][]route) *snapshot {
+	s := &snapshot{V: snapshotVersion, Node: node, Demand: make([]entry, 0, len(routes))}
 	for d, rs := range routes {
 		slices.SortFunc(rs, func(a, b route) int {
 			if a.Hops != b.Hops {

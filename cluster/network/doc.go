@@ -51,12 +51,26 @@
 // (Options.Replay): messages follow their consumers without bouncing
 // between brokers faster than that.
 //
+// # Duplex bridges and per-bridge settings
+//
+// A duplex bridge (Options.Duplex, or duplex=true in its peer URI) also
+// pulls from its peer, over its one connection, what this broker's
+// demand wants: a receiver link per destination, marked as a pull by its
+// attach properties, which the peer subscribes as a network subscription
+// with backend.PullFilter and advertises as demand through this broker
+// (backend.Broker.PeerDemand); see duplex.go. A peer URI's query options
+// (duplex, included, excluded) override Options for its bridge (peer.go).
+// A Network with Options.Passive has no peers of its own and publishes
+// its demand only while a peer's bridge listens.
+//
 // # Concurrency
 //
 // Network's methods are safe for concurrent use. Each bridge runs one
 // goroutine that connects, reads the peer's demand and reconciles the
 // network subscriptions, and per connection a sender goroutine and a
-// settlement goroutine. The broker's goroutines call a network
+// settlement goroutine; a duplex bridge adds per connection a pull
+// goroutine (attaching and detaching pulls) and per pull a receiving
+// and a settling goroutine. The broker's goroutines call a network
 // subscription's Deliver under a queue lock: it only appends to the
 // bridge's queue (lock order: backend queue locks, then bridge.mu);
 // nothing calls into the broker while holding bridge.mu or Network.mu.

@@ -38,7 +38,9 @@ const PriorityBase = -5
 type Broker interface {
 	Subscribe(ctx context.Context, opts backend.SubscribeOptions, sink backend.Sink) (*backend.Subscription, error)
 	PublishAsync(m *backend.Message, done func(error)) error
+	PublishForwarded(m *backend.Message, done func(error)) error
 	LocalDemand() []backend.Demand
+	PeerDemand() []backend.PeerDemand
 	Stranded() []backend.Stranded
 }
 
@@ -56,7 +58,18 @@ type Options struct {
 	// Included, if not empty, lists the destination patterns forwarded
 	// ("queue://orders.>", "topic://prices.*", a plain pattern for both
 	// kinds); Excluded lists patterns never forwarded. Excluded wins.
+	// A peer URI's included and excluded options replace them for its
+	// bridge (peer.go).
 	Included, Excluded []string
+	// Duplex makes every bridge a duplex one (ActiveMQ's duplex network
+	// connector): over its one connection it also pulls from the peer
+	// what this broker's consumers want (duplex.go), for a peer that
+	// cannot dial this broker. A peer URI's duplex option overrides it.
+	Duplex bool
+	// Passive is for a broker without peers of its own (no discovery):
+	// it publishes its demand only while someone (a peer's bridge)
+	// subscribes to DemandTopic, so that peers may still bridge to it.
+	Passive bool
 	// Prefetch is the credit of each network subscription: how many
 	// messages a bridge may have on their way to the peer per
 	// destination. Default 1000.
@@ -105,6 +118,9 @@ type Network struct {
 	local atomic.Pointer[map[backend.Destination]int]
 	// stranded is the last look at queues without local consumers.
 	stranded atomic.Pointer[[]StrandedStatus]
+	// want is this broker's demand as last computed, before the global
+	// Included and Excluded: what duplex bridges pull (duplex.go).
+	want atomic.Pointer[snapshot]
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -160,6 +176,10 @@ func (n *Network) AddPeer(uri string) {
 		return
 	}
 	br := newBridge(n, uri)
+	if br.cfgErr != nil {
+		n.log.Error().Err(br.cfgErr).Msg("network: not bridging to a peer whose URI is bad")
+		return
+	}
 	n.bridges[uri] = br
 	n.wg.Add(1)
 	go func() {
@@ -231,7 +251,13 @@ type BridgeStatus struct {
 	Forwarding []string `json:"forwarding"`
 	// Forwarded counts the messages the peer accepted.
 	Forwarded uint64 `json:"forwarded"`
-	LastError string `json:"last_error,omitempty"`
+	// Duplex: the bridge also pulls from the peer over its connection;
+	// Pulling lists the destinations it pulls, Pulled counts the
+	// messages it stored here.
+	Duplex    bool     `json:"duplex"`
+	Pulling   []string `json:"pulling,omitempty"`
+	Pulled    uint64   `json:"pulled"`
+	LastError string   `json:"last_error,omitempty"`
 }
 
 // Status returns the bridges' state, by peer URI.
@@ -267,7 +293,12 @@ func (n *Network) advertise() {
 			n.force.Store(true)
 			n.checkStranded(warned)
 		}
-		body := n.snapshot().encode()
+		s, watched := n.snapshot()
+		n.pullersKick()
+		if n.opts.Passive && !watched {
+			continue // nobody listens: a peer's bridge subscribing kicks us
+		}
+		body := s.encode()
 		if !n.force.Swap(false) && bytes.Equal(body, last) {
 			continue
 		}
@@ -342,16 +373,23 @@ func (n *Network) localDemand(dest backend.Destination) int {
 	return (*n.local.Load())[dest]
 }
 
-// forwarded reports whether dest may cross the network: not internal,
-// not temporary, included and not excluded.
+// forwarded reports whether dest may cross the network under the global
+// Included and Excluded: not internal, not temporary, included and not
+// excluded. A bridge applies its own (bridge.cfg.forwards).
 func (n *Network) forwarded(dest backend.Destination) bool {
-	if dest.Kind != backend.Queue && dest.Kind != backend.Topic || strings.HasPrefix(dest.Name, internalPrefix) {
-		return false
+	return exchanged(dest, n.include, n.exclude)
+}
+
+// pullersKick tells the duplex bridges that the demand may have changed.
+func (n *Network) pullersKick() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, br := range n.bridges {
+		select {
+		case br.pullKick <- struct{}{}:
+		default:
+		}
 	}
-	if len(n.include) > 0 && !matchAny(n.include, dest) {
-		return false
-	}
-	return !matchAny(n.exclude, dest)
 }
 
 // pattern is a compiled Included or Excluded entry.

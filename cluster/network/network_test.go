@@ -95,7 +95,7 @@ func (n *node) link(peers ...*node) {
 // forwarding reports whether n's bridge to peer forwards dest.
 func (n *node) forwarding(peer *node, dest backend.Destination) bool {
 	for _, st := range n.nw.Load().Status() {
-		if st.Peer != peer.uri {
+		if addr, _, _ := strings.Cut(st.Peer, "?"); addr != peer.uri {
 			continue
 		}
 		for _, d := range st.Forwarding {

@@ -215,6 +215,11 @@ func (s *session) attachSender(a *wire.Attach) {
 		}
 		opts.Exclusive = b
 	}
+	pull, perr := c.networkPull(a, &opts) // a duplex bridge's pull (network.go)
+	if perr != nil {
+		refuse(perr)
+		return
+	}
 	// A queue source in distribution-mode copy is a queue browser (Qpid
 	// JMS's QueueBrowser attaches so): it reads a snapshot of the queue
 	// without consuming it. A topic subscription is a copy anyway.
@@ -247,6 +252,9 @@ func (s *session) attachSender(a *wire.Attach) {
 	}
 	out.sub = sub
 	out.dest = opts.Dest
+	if pull != nil {
+		c.b.AddPeerDemand(sub, *pull)
+	}
 	if browse != nil {
 		out.browse = browse.take()
 		out.browsing = true

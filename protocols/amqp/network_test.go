@@ -86,3 +86,55 @@ func TestAMQPBrokerPathForms(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPull: a receiver link's pull properties make a network
+// subscription on a bridge's connection only, with the peer's priority
+// and loop prevention; bad values refuse the link.
+func TestNetworkPull(t *testing.T) {
+	props := func(kv ...any) wire.Map {
+		var m wire.Map
+		for i := 0; i < len(kv); i += 2 {
+			m = append(m, wire.MapEntry{Key: wire.Symbol(kv[i].(string)), Value: kv[i+1]})
+		}
+		return m
+	}
+	dest := backend.Destination{Kind: backend.Queue, Name: "q"}
+	pull := &wire.Attach{Properties: props(string(PropPullHops), int64(2), string(PropPullTTL), int64(3), string(PropPullPriority), int64(-6))}
+
+	client := &conn{containerID: "someone"}
+	opts := backend.SubscribeOptions{Dest: dest}
+	if pd, err := client.networkPull(pull, &opts); pd != nil || err != nil || opts.Network {
+		t.Fatalf("an ordinary client's pull: %v, %v, %+v", pd, err, opts)
+	}
+
+	bridge := &conn{containerID: NetworkContainerPrefix + "a"}
+	if pd, err := bridge.networkPull(&wire.Attach{}, &opts); pd != nil || err != nil || opts.Network {
+		t.Fatalf("a bridge's plain receiver: %v, %v, %+v", pd, err, opts)
+	}
+	pd, err := bridge.networkPull(pull, &opts)
+	if err != nil || pd == nil || *pd != (backend.PeerDemand{Dest: dest, Peer: "a", Hops: 2}) {
+		t.Fatalf("pull: %v, %v", pd, err)
+	}
+	if !opts.Network || opts.Priority != -6 || opts.Filter == nil {
+		t.Fatalf("options %+v", opts)
+	}
+	if opts.Filter(&backend.Message{BrokerPath: []string{"a"}}, 0) || !opts.Filter(&backend.Message{BrokerPath: []string{"c", "d"}}, 0) ||
+		opts.Filter(&backend.Message{BrokerPath: []string{"c", "d", "e"}}, 0) {
+		t.Fatal("filter: wrong loop prevention")
+	}
+	for _, bad := range []wire.Map{
+		props(string(PropPullHops), int64(0)),
+		props(string(PropPullHops), "1"),
+		props(string(PropPullHops), int64(1), string(PropPullTTL), int64(65)),
+		props(string(PropPullHops), int64(1), string(PropPullPriority), int64(200)),
+	} {
+		o := backend.SubscribeOptions{Dest: dest}
+		if _, err := bridge.networkPull(&wire.Attach{Properties: bad}, &o); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	o := backend.SubscribeOptions{Dest: backend.Destination{Kind: backend.TempQueue, Name: "t"}}
+	if _, err := bridge.networkPull(pull, &o); err == nil {
+		t.Error("a pull of a temporary queue was accepted")
+	}
+}

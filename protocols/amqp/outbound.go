@@ -242,6 +242,7 @@ func (o *outbound) detach(closed bool) {
 		}
 	}
 	c.wmu.Unlock()
+	o.pullDone() // a duplex bridge's pull (network.go)
 	if closed && o.durable {
 		if err := o.sub.Unsubscribe(); err != nil {
 			c.log.Warn().Err(err).Str("link", o.l.name).Msg("removing the durable subscription failed")
