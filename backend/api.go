@@ -53,6 +53,12 @@ const (
 	// Failed: processing failed (AMQP modified delivery-failed, STOMP NACK
 	// requeue); redelivered, or dead-lettered past the redelivery limit.
 	Failed
+	// Unknown: the outcome was lost (a network bridge's connection broke
+	// after the message went out): redelivered, and flagged redelivered,
+	// since the peer may have it; counted as a delivery, not a failure. A
+	// queue message a network subscription settles so is in doubt
+	// (network.go).
+	Unknown
 )
 
 // SubscribeOptions describe a subscription.

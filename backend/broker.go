@@ -361,11 +361,11 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 		return b.routeTopic(t, wild, virt, m, recs)
 	}
 	if m.Persistent && q.storeName != "" && b.store != nil {
-		e := &entry{msg: m, stored: true}
+		e := &entry{msg: m, stored: true, deliveries: m.PriorDeliveries}
 		recs = append(recs, store.Record{Op: store.OpEnqueue, Queue: q.storeName, ID: m.Seq, Data: encodeMessage(nil, m)})
 		return recs, func() { q.enqueue(e) }, nil
 	}
-	return recs, func() { q.enqueue(&entry{msg: m}) }, nil
+	return recs, func() { q.enqueue(&entry{msg: m, deliveries: m.PriorDeliveries}) }, nil
 }
 
 // Subscribe attaches sink to opts.Dest. For a queue, the subscription

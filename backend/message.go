@@ -33,6 +33,12 @@ type Message struct {
 	Props         []Prop
 	// BrokerPath lists the brokers the message crossed (network loop prevention).
 	BrokerPath []string
+	// PriorDeliveries counts the times brokers it came from (a network
+	// bridge forwarded it) had delivered it: its deliveries here start
+	// from there, so that a message delivered, unacknowledged, before its
+	// broker failed comes to consumers elsewhere flagged redelivered. Not
+	// stored: after a restart only the deliveries made here count.
+	PriorDeliveries uint32
 	// ProducerID identifies the publishing connection (no-local, audit).
 	ProducerID string
 }

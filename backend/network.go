@@ -131,9 +131,15 @@ type network struct {
 	mu sync.Mutex
 	// Guarded by mu.
 	window time.Duration
-	seen   map[string]*dupEntry
-	order  []dupRef // insertion order, for expiry
-	head   int      // order[:head] are expired
+	// doubt holds the queue messages released from a forward whose outcome
+	// was lost, by doubtKey, with when (forwardSettled); doubtOrder is
+	// their insertion order, for expiry.
+	doubt      map[string]int64
+	doubtOrder []doubtRef
+	doubtHead  int
+	seen       map[string]*dupEntry
+	order      []dupRef // insertion order, for expiry
+	head       int      // order[:head] are expired
 }
 
 // dupEntry is what PublishForwarded knows about one forwarded message.
@@ -150,17 +156,21 @@ type dupRef struct {
 	e   *dupEntry
 }
 
-// dupKey identifies a forwarded message for duplicate suppression. A
-// topic message is the same message whatever route brought it (a mesh
-// may forward one copy along several; exactly one is kept); a queue
-// message is identified with its broker path, which a resend keeps and
-// a replay (the message sent back when its consumers moved) extends.
-func dupKey(m *Message) string {
+// dupKey identifies a forwarded message for duplicate suppression; self
+// is this broker's node id. A topic message is the same message whatever
+// route brought it (a mesh may forward one copy along several; exactly
+// one is kept). So is a queue message that never passed here: a queue
+// message has one copy, so a second arrival by another route means two
+// brokers held it (a forward whose outcome was lost) and is dropped. A
+// queue message coming back (self on its path: its consumers moved back
+// here) is a new arrival, identified with its path, which a resend keeps
+// and a further replay extends.
+func dupKey(m *Message, self string) string {
 	var sb strings.Builder
 	sb.WriteString(m.Dest.String())
 	sb.WriteByte('|')
 	sb.WriteString(m.ID)
-	if !m.Dest.Kind.IsTopic() {
+	if !m.Dest.Kind.IsTopic() && slices.Contains(m.BrokerPath, self) {
 		for _, p := range m.BrokerPath {
 			sb.WriteByte('|')
 			sb.WriteString(p)
@@ -192,9 +202,18 @@ func (b *Broker) DuplicatesDropped() uint64 { return b.net.dups.Load() }
 func (b *Broker) PublishForwarded(m *Message, done func(error)) error {
 	n := &b.net
 	n.seedOnce.Do(b.seedDuplicates)
-	key := dupKey(m)
+	key := dupKey(m, b.NodeID())
 	now := time.Now().UnixMilli()
 	n.mu.Lock()
+	if n.inDoubtLocked(m, b.NodeID()) {
+		// The peer's copy of a message this broker kept: see forwardSettled.
+		n.dups.Add(1)
+		n.mu.Unlock()
+		if done != nil {
+			done(nil)
+		}
+		return nil
+	}
 	if e := n.seen[key]; e != nil && (!e.done || e.err == nil) {
 		n.dups.Add(1)
 		if !e.done {
@@ -276,7 +295,7 @@ func (b *Broker) seedDuplicates() {
 	var keys []string
 	add := func(e *entry) {
 		if e != nil && len(e.msg.BrokerPath) > 0 {
-			keys = append(keys, dupKey(e.msg))
+			keys = append(keys, dupKey(e.msg, b.NodeID()))
 		}
 	}
 	b.mu.RLock()
@@ -477,4 +496,76 @@ func PullFilter(peer string, ttl int) func(m *Message, arrived int64) bool {
 		p := m.BrokerPath
 		return len(p) == 0 || len(p) < ttl && !slices.Contains(p, peer)
 	}
+}
+
+// Forwards in doubt. A bridge that loses its connection between sending
+// a queue message and reading the outcome settles it here as Unknown,
+// though the peer may have stored it: two brokers then hold the message,
+// and the next delivery of this broker's copy is flagged redelivered. This broker
+// keeps its copy (delivers it, or forwards it again: the peer drops that
+// resend by dupKey), and remembers the message as in doubt until a peer
+// accepts a forward of it. A copy that comes back from the peer (a replay:
+// its path holds this broker) while the message is in doubt is the
+// peer's half of the split: PublishForwarded drops it and accepts it, so
+// the peer removes it, and the message is delivered once. Markers last
+// the duplicate window, at most maxDuplicates of them, and live in
+// memory: a restart of this broker forgets them (docs/networks.md).
+
+// doubtKey identifies a queue message for forwardSettled.
+func doubtKey(dest Destination, id string) string { return dest.String() + "|" + id }
+
+// forwardSettled records the fate of queue messages a network
+// subscription settled: accepted by the peer (moved there, no longer in
+// doubt), or Unknown (in doubt). No broker lock may be held.
+func (n *network) forwardSettled(dest Destination, es []*entry, accepted bool) {
+	if dest.Kind.IsTopic() {
+		return
+	}
+	now := time.Now().UnixMilli()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, e := range es {
+		k := doubtKey(dest, e.msg.ID)
+		if accepted {
+			delete(n.doubt, k)
+			continue
+		}
+		if n.doubt == nil {
+			n.doubt = map[string]int64{}
+		}
+		if n.window == 0 {
+			n.window = DefaultDuplicateWindow
+		}
+		n.doubt[k] = now
+		n.doubtOrder = append(n.doubtOrder, doubtRef{key: k, at: now})
+	}
+	limit := now - n.window.Milliseconds()
+	for n.doubtHead < len(n.doubtOrder) && (n.doubtOrder[n.doubtHead].at < limit || len(n.doubtOrder)-n.doubtHead > maxDuplicates) {
+		r := n.doubtOrder[n.doubtHead]
+		if at, ok := n.doubt[r.key]; ok && at == r.at {
+			delete(n.doubt, r.key)
+		}
+		n.doubtOrder[n.doubtHead] = doubtRef{}
+		n.doubtHead++
+	}
+	if n.doubtHead > 1024 && n.doubtHead*2 > len(n.doubtOrder) {
+		n.doubtOrder = append(n.doubtOrder[:0:0], n.doubtOrder[n.doubtHead:]...)
+		n.doubtHead = 0
+	}
+}
+
+type doubtRef struct {
+	key string
+	at  int64 // unix ms
+}
+
+// inDoubtLocked reports whether m is a queue message this broker released
+// from a forward whose outcome it never learned, and m's path shows it
+// passed here: m is the peer's copy coming back. n.mu must be held.
+func (n *network) inDoubtLocked(m *Message, self string) bool {
+	if m.Dest.Kind.IsTopic() || len(n.doubt) == 0 || !slices.Contains(m.BrokerPath, self) {
+		return false
+	}
+	at, ok := n.doubt[doubtKey(m.Dest, m.ID)]
+	return ok && at >= time.Now().UnixMilli()-n.window.Milliseconds()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/backend/memory"
 )
@@ -88,7 +89,7 @@ func TestNetworkPriorityBelowLocal(t *testing.T) {
 }
 
 func TestPublishForwardedDropsDuplicates(t *testing.T) {
-	b := New(Options{})
+	b := New(Options{NodeID: "B"})
 	defer b.Close()
 	s, c := sub(t, b, SubscribeOptions{Dest: q("a"), Credit: 10, AutoAck: true})
 	defer s.Close()
@@ -102,7 +103,14 @@ func TestPublishForwardedDropsDuplicates(t *testing.T) {
 	for _, step := range []struct {
 		id   string
 		path []string
-	}{{"m1", []string{"A"}}, {"m1", []string{"A"}}, {"m2", []string{"A"}}, {"m1", []string{"A", "C"}}} {
+	}{
+		{"m1", []string{"A"}},
+		{"m1", []string{"A"}}, // a resend
+		{"m2", []string{"A"}},
+		{"m1", []string{"A", "C"}},      // a second copy by another route
+		{"m1", []string{"A", "B", "C"}}, // back here: its consumers moved back
+		{"m1", []string{"A", "B", "C"}}, // a resend of that
+	} {
 		if err := fwd(step.id, step.path...); err != nil {
 			t.Fatal(err)
 		}
@@ -112,11 +120,11 @@ func TestPublishForwardedDropsDuplicates(t *testing.T) {
 		d := <-c
 		got = append(got, fmt.Sprint(string(d.Msg.Body), " ", d.Msg.BrokerPath))
 	}
-	if want := []string{"m1 [A]", "m2 [A]", "m1 [A C]"}; !slices.Equal(got, want) {
-		t.Fatalf("delivered %v, want %v (a resend dropped, a replay kept)", got, want)
+	if want := []string{"m1 [A]", "m2 [A]", "m1 [A B C]"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v (resends and a second route dropped, a replay kept)", got, want)
 	}
-	if n := b.DuplicatesDropped(); n != 1 {
-		t.Fatalf("DuplicatesDropped = %d, want 1", n)
+	if n := b.DuplicatesDropped(); n != 3 {
+		t.Fatalf("DuplicatesDropped = %d, want 3", n)
 	}
 	// A topic message is one message whatever its route.
 	ts, tc := sub(t, b, SubscribeOptions{Dest: tp("t"), Credit: 10, AutoAck: true})
@@ -229,5 +237,63 @@ func TestPullFilter(t *testing.T) {
 		if got := f(&Message{BrokerPath: tc.path}, 0); got != tc.want {
 			t.Errorf("path %v: %v, want %v", tc.path, got, tc.want)
 		}
+	}
+}
+
+// TestForwardInDoubt: a network subscription's delivery settled Unknown
+// (the bridge broke after sending it) comes back flagged redelivered, and
+// a copy of it that returns from the peer (its path holds this broker) is
+// dropped and answered as stored; once a later forward is accepted, the
+// message is no longer in doubt and a copy coming back is a new message.
+func TestForwardInDoubt(t *testing.T) {
+	b := New(Options{NodeID: "b", MaxRedeliveries: -1})
+	defer b.Close()
+	m := pub(t, b, q("orders"), "x")
+	n, nc := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1, Network: true, Priority: -5})
+	d := nc.next(t)
+	if err := n.Settle(d.Tag, Unknown); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	local, lc := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 1})
+	defer local.Close()
+	if got := lc.next(t); !got.Redelivered() || got.Msg.ID != m.ID {
+		t.Fatalf("after an Unknown forward: %s redelivered=%v", got.Msg.ID, got.Redelivered())
+	}
+	back := &Message{ID: m.ID, Dest: q("orders"), Body: []byte("x"), BrokerPath: []string{"b", "a"}}
+	stored := make(chan error, 1)
+	if err := b.PublishForwarded(back, func(err error) { stored <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stored; err != nil {
+		t.Fatalf("the returning copy was answered %v", err)
+	}
+	if r, _ := b.QueueDepth(q("orders")); r != 0 || b.DuplicatesDropped() != 1 {
+		t.Fatalf("the returning copy was stored: ready %d, dropped %d", r, b.DuplicatesDropped())
+	}
+
+	// A forward the peer accepts takes the message out of doubt.
+	m2 := pub(t, b, q("moved"), "y")
+	n2, nc2 := sub(t, b, SubscribeOptions{Dest: q("moved"), Credit: 2, Network: true, Priority: -5})
+	d2 := nc2.next(t)
+	_ = n2.Settle(d2.Tag, Unknown)
+	d2 = nc2.next(t)
+	if err := n2.Settle(d2.Tag, Accepted); err != nil {
+		t.Fatal(err)
+	}
+	n2.Close()
+	back2 := &Message{ID: m2.ID, Dest: q("moved"), Body: []byte("y"), BrokerPath: []string{"b", "a"}}
+	if err := b.PublishForwarded(back2, func(error) {}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r, _ := b.QueueDepth(q("moved")); r == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a copy of a message accepted by the peer, coming back, was not stored")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -210,7 +210,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 	}
 	q := s.q
 	var recs []store.Record
-	var dead []*entry
+	var dead, moved []*entry
 	var err error
 	q.mu.Lock()
 	if !s.closed {
@@ -223,6 +223,9 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 			continue
 		}
 		delete(s.inflight, tag)
+		if s.opts.Network && (o == Accepted || o == Unknown) {
+			moved = append(moved, e)
+		}
 		q.groupSettledLocked(e)
 		switch o {
 		case Accepted:
@@ -235,6 +238,8 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 				e.deliveries--
 			}
 			q.requeueLocked(e)
+		case Unknown:
+			q.requeueLocked(e) // its delivery counts: flagged next time
 		case Failed:
 			if s.overLimit(e) {
 				dead = append(dead, e)
@@ -246,13 +251,16 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 			dead = append(dead, e)
 		}
 	}
-	if len(dead) == 0 || o == Released || o == Failed || credit > 0 {
+	if len(dead) == 0 || o == Released || o == Failed || o == Unknown || credit > 0 {
 		recs = q.dispatchLocked(recs)
 	}
 	q.mu.Unlock()
 	s.b.appendAsync(recs)
 	for _, e := range dead {
 		s.b.deadLetter(q, e, deadCause(o, e.deliveries))
+	}
+	if len(moved) > 0 {
+		s.b.net.forwardSettled(q.dest, moved, o == Accepted)
 	}
 	return err
 }

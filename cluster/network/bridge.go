@@ -138,6 +138,7 @@ func (br *bridge) session() (up bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	nc = newCoalescingConn(nc) // go-amqp writes each frame on its own
 	conn, err := amqp.NewConn(dctx, nc, &amqp.ConnOptions{
 		ContainerID: ContainerPrefix + br.n.opts.NodeID,
 		HostName:    br.cfg.host,

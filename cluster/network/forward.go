@@ -162,7 +162,7 @@ func (br *bridge) sendLoop(ctx context.Context, snd *amqp.Sender, inflight chan<
 				br.settle(f, backend.Released, false)
 				continue
 			}
-			rc, err := snd.SendWithReceipt(ctx, toAMQP(f.d.Msg, self), nil)
+			rc, err := snd.SendWithReceipt(ctx, toAMQP(f.d.Msg, f.d.Count, self), nil)
 			if err != nil {
 				return err // what is unsettled is released by teardown
 			}
@@ -318,15 +318,35 @@ func (br *bridge) teardown() {
 	}
 	out := br.out
 	br.out = map[*backend.Subscription]outSet{}
+	unsent := map[*backend.Subscription]map[uint64]bool{}
+	for _, f := range br.pending {
+		if unsent[f.d.Sub] == nil {
+			unsent[f.d.Sub] = map[uint64]bool{}
+		}
+		unsent[f.d.Sub][f.d.Tag] = true
+	}
 	br.pending = nil
 	br.mu.Unlock()
+	// What never left is released; what may have reached the peer is
+	// Unknown: flagged when delivered again, and in doubt, so that the
+	// peer's copy coming back is dropped (backend.Unknown).
 	for s, set := range out {
-		tags := make([]uint64, 0, len(set))
+		var released, unknown []uint64
 		for tag := range set {
-			tags = append(tags, tag)
+			if unsent[s][tag] {
+				released = append(released, tag)
+			} else {
+				unknown = append(unknown, tag)
+			}
 		}
-		slices.Sort(tags)
-		_ = s.SettleMany(tags, backend.Released)
+		slices.Sort(released)
+		slices.Sort(unknown)
+		if len(released) > 0 {
+			_ = s.SettleMany(released, backend.Released)
+		}
+		if len(unknown) > 0 {
+			_ = s.SettleMany(unknown, backend.Unknown)
+		}
 	}
 	for _, ns := range subs {
 		if s := ns.sub.Load(); s != nil {

@@ -25,7 +25,7 @@ const annBrokerPath = "x-opt-mqgate-broker-path"
 // id, destination, headers, properties and body, the path with self
 // appended. m is shared and read-only; the result does not alias what
 // go-amqp could modify.
-func toAMQP(m *backend.Message, self string) *amqp.Message {
+func toAMQP(m *backend.Message, count uint32, self string) *amqp.Message {
 	to := m.Dest.String()
 	p := &amqp.MessageProperties{MessageID: amqpID(m.ID), To: &to}
 	if m.CorrelationID != "" {
@@ -59,7 +59,7 @@ func toAMQP(m *backend.Message, self string) *amqp.Message {
 	path := make([]string, 0, len(m.BrokerPath)+1)
 	path = append(append(path, m.BrokerPath...), self)
 	am := &amqp.Message{
-		Header:      &amqp.MessageHeader{Durable: m.Persistent, Priority: m.Priority},
+		Header:      &amqp.MessageHeader{Durable: m.Persistent, Priority: m.Priority, DeliveryCount: count},
 		Properties:  p,
 		Annotations: amqp.Annotations{annBrokerPath: path},
 	}
@@ -151,6 +151,7 @@ func fromAMQP(am *amqp.Message, dest backend.Destination, peer string) (*backend
 		if h.TTL > 0 {
 			m.Expiration = time.Now().Add(h.TTL).UnixMilli()
 		}
+		m.PriorDeliveries = h.DeliveryCount // the peer's deliveries of it
 	}
 	if p := am.Properties; p != nil {
 		if p.To != nil && *p.To != "" {

@@ -73,6 +73,11 @@ func (c *conn) messageFromAMQP(payload []byte, dest backend.Destination) (*backe
 		case annBrokerPath:
 			if c.network() {
 				m.BrokerPath = brokerPath(e.Value)
+				if am.Header != nil {
+					// A peer broker's deliveries of it (AMQP 1.0 §3.2.1
+					// delivery-count: failed attempts before this one).
+					m.PriorDeliveries = am.Header.DeliveryCount
+				}
 			}
 		}
 	}
