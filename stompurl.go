@@ -41,9 +41,9 @@ var errUnsupportedScheme = errors.New("unsupported URL scheme")
 //
 // A missing port is 61613 and a missing host 127.0.0.1; user:pass@ gives a
 // login and passcode; ActiveMQ-style query options (?a=b) are ignored.
-// Schemes it does not take (failover:, amqp://, TLS) are an error that
-// names the scheme; produce and consume take failover: and amqp:// URLs
-// through resolveClient.
+// Schemes it does not take (failover:, discovery:, amqp://, TLS) are an
+// error that names the scheme; produce and consume take failover:,
+// discovery: and amqp:// URLs through resolveClient.
 func parseBrokerURL(raw string) (brokerURL, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
@@ -52,6 +52,9 @@ func parseBrokerURL(raw string) (brokerURL, error) {
 	lower := strings.ToLower(s)
 	if strings.HasPrefix(lower, "failover:") {
 		return brokerURL{}, fmt.Errorf("%w \"failover\" in %q: this command takes one broker as stomp://host:port (mqgate produce and consume take failover URLs)", errUnsupportedScheme, raw)
+	}
+	if strings.HasPrefix(lower, "discovery:") {
+		return brokerURL{}, fmt.Errorf("%w \"discovery\" in %q: this command takes one broker as stomp://host:port (mqgate produce and consume take discovery URLs)", errUnsupportedScheme, raw)
 	}
 	i := strings.Index(s, "://")
 	if i < 0 {
@@ -118,22 +121,26 @@ func normalizeHostPort(hp string) (string, error) {
 }
 
 // usesFailoverClient reports whether produce and consume reach raw through
-// the failover client (cluster/failover): a failover: URL, or an AMQP one.
+// the failover client (cluster/failover): a failover: or discovery: URL,
+// or an AMQP one.
 func usesFailoverClient(raw string) bool {
 	s := strings.ToLower(strings.TrimSpace(raw))
-	return failover.IsFailoverURI(s) || strings.HasPrefix(s, "amqp://") || strings.HasPrefix(s, "amqp+nio://")
+	return failover.IsFailoverURI(s) || failover.IsDiscoveryURI(s) ||
+		strings.HasPrefix(s, "amqp://") || strings.HasPrefix(s, "amqp+nio://")
 }
 
 // clientURLUsage is the --url help of produce and consume.
 const clientURLUsage = "broker to connect to: stomp://host:port, tcp://host:port (STOMP, as ActiveMQ writes it), host:port, " +
 	"amqp://host:port (AMQP 1.0), or a failover URL as ActiveMQ's, e.g. " +
 	"failover:(tcp://a:61613,tcp://b:61613)?randomize=false&maxReconnectAttempts=10 " +
-	"(reconnects, resubscribes and resends unconfirmed messages; one line on standard error per failover); " +
+	"(reconnects, resubscribes and resends unconfirmed messages; one line on standard error per failover), " +
+	"or a discovery URL as ActiveMQ's: discovery:(multicast://default) (AMQP to the brokers found; add ?protocol=stomp for STOMP) " +
+	"or discovery:(static:(stomp://a:61613,stomp://b:61613)); " +
 	"user:pass@ in the URL sets --login/--passcode"
 
-// resolveClient is resolve for produce and consume: a failover: or amqp://
-// URL gives a failover URI (and a zero target), anything else a STOMP
-// target as resolve does.
+// resolveClient is resolve for produce and consume: a failover:,
+// discovery: or amqp:// URL gives a failover URI (and a zero target),
+// anything else a STOMP target as resolve does.
 func (c *connFlags) resolveClient() (stompTarget, *failover.URI, error) {
 	if !usesFailoverClient(c.URL) {
 		t, err := c.resolve()

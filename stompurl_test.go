@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/cluster/failover"
 )
 
 func TestParseBrokerURL(t *testing.T) {
@@ -35,6 +41,7 @@ func TestParseBrokerURL(t *testing.T) {
 		{in: "", errSubstr: "empty"},
 		{in: "failover:(tcp://a:61613,tcp://b:61613)", errSubstr: `"failover"`, scheme: true},
 		{in: "FAILOVER:tcp://a:1", errSubstr: `"failover"`, scheme: true},
+		{in: "discovery:(multicast://default)", errSubstr: `"discovery"`, scheme: true},
 		{in: "amqp://h:5672", errSubstr: `"amqp"`, scheme: true},
 		{in: "amqps://h:5671", errSubstr: `"amqps"`, scheme: true},
 		{in: "ssl://h:61617", errSubstr: `"ssl"`, scheme: true},
@@ -88,5 +95,85 @@ func TestConnFlagsResolve(t *testing.T) {
 	}
 	if got != (stompTarget{Addr: "h:1", Login: "admin", Passcode: "pw", Host: "vh"}) {
 		t.Fatalf("flags must override the URL: resolve() = %+v", got)
+	}
+}
+
+// TestDiscoveryURLSelectsFailoverClient: produce and consume take
+// ActiveMQ's discovery URLs through the failover client, with the URI's
+// options, and report a bad one naming the part at fault.
+func TestDiscoveryURLSelectsFailoverClient(t *testing.T) {
+	for in, want := range map[string]bool{
+		"discovery:(multicast://default)": true, " DISCOVERY://(static:(stomp://a:1))": true,
+		"failover:(tcp://a:1)": true, "amqp://h": true, "stomp://h:1": false, "h:1": false,
+	} {
+		if got := usesFailoverClient(in); got != want {
+			t.Errorf("usesFailoverClient(%q) = %v, want %v", in, got, want)
+		}
+	}
+	c := connFlags{URL: "discovery:(multicast://239.255.2.3:6155?group=prod&interface=lo)?protocol=stomp&initialReconnectDelay=100", Host: "/"}
+	_, u, err := c.resolveClient()
+	if err != nil {
+		t.Fatalf("resolveClient: %v", err)
+	}
+	if u == nil || u.Discovery == nil || u.Discovery.Multicast.Group != "prod" || u.Protocol != failover.STOMP ||
+		u.Config.InitialReconnectDelay != 100*time.Millisecond {
+		t.Fatalf("resolveClient = %+v", u)
+	}
+	if o := c.failoverOptions(u, false, io.Discard); o.Host != "/" {
+		t.Fatalf("a STOMP discovery URL gets the virtual host: %+v", o)
+	}
+	for url, want := range map[string]string{
+		"discovery:(multicast://default?ttl=3)":        `unknown option "ttl"`,
+		"discovery:(static:(stomp://a:1,amqp://b:2))":  "mixes stomp and amqp",
+		"discovery:(multicast://default)?protocol=xmp": `"xmp"`,
+	} {
+		c := connFlags{URL: url}
+		if _, _, err := c.resolveClient(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "--url: ") {
+			t.Errorf("resolveClient(%q): %v, want an error on --url containing %q", url, err, want)
+		}
+	}
+}
+
+// TestProduceDiscoveryURL: produce through discovery:(static:(...)) of
+// two brokers sends to the first, and after it closes to the second.
+func TestProduceDiscoveryURL(t *testing.T) {
+	for _, proto := range []string{"stomp", "amqp"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			a, b := startCLIBroker(t), startCLIBroker(t)
+			aAddr, bAddr := cliBrokerAddr(a, proto), cliBrokerAddr(b, proto)
+			url := fmt.Sprintf("discovery:(static:(%s://%s,%s://%s))?randomize=false&initialReconnectDelay=5&maxReconnectDelay=50",
+				proto, aAddr, proto, bAddr)
+			o, err := parseProduce(t, "--url", url, "-d", "/queue/cli.discovery", "--stdin", "--persistent")
+			wantErr(t, err, "")
+			in, feed := io.Pipe()
+			stderr := &syncBuffer{}
+			done := make(chan error, 1)
+			go func() { done <- o.run(context.Background(), in, stderr) }()
+			fmt.Fprintln(feed, "first")
+			waitFor(t, func() bool { r, _ := queueDepth(a, "cli.discovery"); return r == 1 }, "1 message on the first broker")
+			closeCLIBroker(t, a)
+			fmt.Fprintln(feed, "second")
+			feed.Close()
+			select {
+			case err := <-done:
+				wantErr(t, err, "")
+			case <-time.After(30 * time.Second):
+				t.Fatal("produce did not finish")
+			}
+			out := stderr.String()
+			for _, want := range []string{
+				"connected to " + proto + "://" + aAddr,
+				"failover: " + proto + "://" + aAddr + " -> " + proto + "://" + bAddr,
+				"sent 2 messages to /queue/cli.discovery",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, out)
+				}
+			}
+			if r, _ := queueDepth(b, "cli.discovery"); r != 1 {
+				t.Fatalf("the second broker holds %d messages, want 1", r)
+			}
+		})
 	}
 }

@@ -92,11 +92,19 @@ func dialAMQP(ctx context.Context, c *Conn, b Broker) (*amqpTransport, error) {
 	conn, err := amqp.NewConn(ctx, nc, opts)
 	if err != nil {
 		nc.Close()
+		if re := amqpRedirect(b, err); re != nil {
+			return nil, re
+		}
 		return nil, err
 	}
 	sess, err := conn.NewSession(ctx, nil)
 	if err != nil {
 		conn.Close()
+		if re := amqpRedirect(b, err); re != nil {
+			// A broker may answer open with a close that redirects (as
+			// Artemis does).
+			return nil, re
+		}
 		return nil, fmt.Errorf("begin session: %w", err)
 	}
 	t := &amqpTransport{
@@ -151,9 +159,18 @@ func (t *amqpTransport) dead() bool {
 	}
 }
 
-// fail ends the transport with err, once.
+// fail ends the transport with err, once. When the broker closed the
+// connection with a redirect, that is the error, whichever link, session
+// or waiter noticed the loss first: their errors follow the connection's.
 func (t *amqpTransport) fail(err error) {
 	t.failOnce.Do(func() {
+		select {
+		case <-t.conn.Done():
+			if re := amqpRedirect(t.b, t.conn.Err()); re != nil {
+				err = re
+			}
+		default:
+		}
 		t.failErr = err
 		close(t.doneCh)
 		t.cancel()

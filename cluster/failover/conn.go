@@ -80,8 +80,9 @@ type Event struct {
 	From string
 	// To is the broker now connected; empty when the client gave up.
 	To string
-	// Err is why From was lost, or when To is empty why the client gave
-	// up (errors.Is(Err, ErrNoBroker)).
+	// Err is why From was lost (a *RedirectError when the broker moved
+	// the client, errors.Is(Err, ErrRedirect)), or when To is empty why
+	// the client gave up (errors.Is(Err, ErrNoBroker)).
 	Err error
 	// Took is the time from noticing the loss to the new connection
 	// taking over (or to giving up).
@@ -157,10 +158,15 @@ type Conn struct {
 	outageStart time.Time     // when cur was lost
 	expiry      *expiry       // fails sends past Timeout during an outage
 	closed      bool
-	err         error // why the Conn ended; nil while it runs
+	err         error           // why the Conn ended; nil while it runs
+	listCh      chan struct{}   // closed and replaced when discovery or a redirect adds a broker
+	gone        map[string]bool // by Addr: reported down by discovery while in use; dropped when its connection ends
+	discErr     error           // why the discovery agent stopped, if it did
 
-	done    chan struct{} // closed when the Conn has ended
-	supDone chan struct{} // closed when supervise returned
+	done     chan struct{} // closed when the Conn has ended
+	supDone  chan struct{} // closed when supervise returned
+	discStop context.CancelFunc
+	discDone chan struct{} // closed when the discovery agent returned; nil without discovery
 }
 
 // Dial parses uri (see ParseURI) and connects to one of its brokers. It
@@ -168,6 +174,12 @@ type Conn struct {
 // startupMaxReconnectAttempts (else maxReconnectAttempts) passes, or until
 // ctx ends; with no limit it waits for a broker as long as ctx allows.
 // The returned Conn keeps reconnecting until Close.
+//
+// With a discovery: URI, Dial starts the discovery agent and waits for it
+// to find a broker that accepts: a pass while none is known counts as a
+// pass (as in ActiveMQ), and the wait between passes ends early when a
+// broker is discovered. The URI's timeout, when set, also bounds Dial
+// (ErrTimeout).
 func Dial(ctx context.Context, uri string, opts Options) (*Conn, error) {
 	u, err := ParseURI(uri)
 	if err != nil {
@@ -178,7 +190,7 @@ func Dial(ctx context.Context, uri string, opts Options) (*Conn, error) {
 
 // DialURI is Dial with a parsed URI.
 func DialURI(ctx context.Context, u *URI, opts Options) (*Conn, error) {
-	if len(u.Brokers) == 0 {
+	if len(u.Brokers) == 0 && u.Discovery == nil {
 		return nil, errors.New("failover: the URI names no broker")
 	}
 	if opts.Heartbeat == 0 {
@@ -204,14 +216,30 @@ func DialURI(ctx context.Context, u *URI, opts Options) (*Conn, error) {
 		brokers:    slices.Clone(u.Brokers),
 		pending:    map[uint64]*Receipt{},
 		stateCh:    make(chan struct{}),
+		listCh:     make(chan struct{}),
+		gone:       map[string]bool{},
 		done:       make(chan struct{}),
 		supDone:    make(chan struct{}),
 	}
 	c.life, c.stop = context.WithCancel(context.Background())
-	t, _, err := c.connect(ctx, true, "")
+	if u.Discovery != nil {
+		var dctx context.Context
+		dctx, c.discStop = context.WithCancel(c.life)
+		c.discDone = make(chan struct{})
+		go c.runDiscovery(dctx)
+		if u.Config.Timeout >= 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, u.Config.Timeout, errDialTimeout)
+			defer cancel()
+		}
+	}
+	t, _, err := c.connect(ctx, true, "", nil)
 	if err != nil {
 		c.stop()
-		if ctx.Err() != nil {
+		c.stopDiscovery()
+		if errors.Is(context.Cause(ctx), errDialTimeout) {
+			err = fmt.Errorf("%w: no broker of %s accepted within timeout=%s ms: %w", ErrTimeout, c.uri, ms(c.cfg.Timeout), err)
+		} else if ctx.Err() != nil {
 			err = fmt.Errorf("failover: connecting to %s: %w", c.uri, err)
 		}
 		return nil, err
@@ -219,6 +247,19 @@ func DialURI(ctx context.Context, u *URI, opts Options) (*Conn, error) {
 	c.log.Info().Str("broker", t.broker().String()).Msg("failover: connected")
 	go c.supervise()
 	return c, nil
+}
+
+// errDialTimeout is the cause of Dial's context when the URI's timeout
+// ended the wait for a discovered broker.
+var errDialTimeout = errors.New("timeout")
+
+// stopDiscovery ends the discovery agent, if any, and waits for it.
+func (c *Conn) stopDiscovery() {
+	if c.discDone == nil {
+		return
+	}
+	c.discStop()
+	<-c.discDone
 }
 
 // ProducerID returns the mqgate-producer-id of the messages this Conn
@@ -237,7 +278,8 @@ func (c *Conn) Broker() string {
 }
 
 // Brokers returns the brokers the Conn may connect to: the URI's, then
-// those the brokers announced.
+// those the brokers announced, discovery found or a redirect named, less
+// those discovery reported gone.
 func (c *Conn) Brokers() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -269,6 +311,7 @@ func (c *Conn) Close(ctx context.Context) error {
 	if c.closed || c.err != nil {
 		c.closed = true
 		c.mu.Unlock()
+		c.stopDiscovery()
 		return nil
 	}
 	c.closed = true
@@ -289,6 +332,7 @@ func (c *Conn) Close(ctx context.Context) error {
 	}
 	c.stop()
 	<-c.supDone
+	c.stopDiscovery()
 	c.mu.Lock()
 	t := c.cur
 	c.mu.Unlock()
@@ -335,6 +379,9 @@ func (c *Conn) end(err error) {
 	c.signal()
 	c.mu.Unlock()
 	close(c.done)
+	if c.discStop != nil {
+		c.discStop() // Close waits for it
+	}
 	for _, r := range rs {
 		c.finish(r, err)
 	}

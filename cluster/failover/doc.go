@@ -7,7 +7,11 @@
 // (mqgate-producer-id, mqgate-producer-seq) so that a broker can drop a
 // resend it already stored.
 //
-// URIs and options are ActiveMQ's (ParseURI); STOMP runs over go-stomp's
+// URIs and options are ActiveMQ's (ParseURI), failover: lists and
+// discovery: URIs whose brokers the broker's own discovery agents
+// (cluster/discovery: static lists, multicast beacons) find while the Conn
+// runs. A broker's redirect (AMQP amqp:connection:redirect, STOMP ERROR
+// with mqgate-redirect) moves the Conn at once. STOMP runs over go-stomp's
 // frame types with the bounded codec of protocols/stomp/wire, AMQP over
 // github.com/Azure/go-amqp. docs/clustering.md ("Failover transport")
 // describes the behaviour across a failover for users.

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +36,9 @@ func (c *Conn) supervise() {
 			c.startExpiry()
 			c.signal()
 		}
+		if c.gone[from.Addr] {
+			c.dropBroker(from.Addr) // discovery reported it gone while in use
+		}
 		c.mu.Unlock()
 		if next != nil {
 			// A priority broker answered: leave the current one first, as
@@ -52,8 +56,16 @@ func (c *Conn) supervise() {
 			}
 			cause = err
 		}
-		c.log.Warn().Err(cause).Str("broker", from.String()).Msg("failover: connection lost")
-		if c.cfg.MaxReconnectAttempts == 0 {
+		var redirect *RedirectError
+		if errors.As(cause, &redirect) && c.uri.Failover && redirect.To.Addr != from.Addr {
+			// A move the broker asked for, not a failure: the connect
+			// loop goes there first, at once.
+			c.log.Info().Str("from", from.String()).Str("to", redirect.To.String()).Msg("failover: redirected by the broker")
+		} else {
+			redirect = nil
+			c.log.Warn().Err(cause).Str("broker", from.String()).Msg("failover: connection lost")
+		}
+		if c.cfg.MaxReconnectAttempts == 0 && redirect == nil {
 			why := "maxReconnectAttempts=0"
 			if !c.uri.Failover {
 				why = "a single-broker URI does not reconnect"
@@ -63,7 +75,7 @@ func (c *Conn) supervise() {
 			c.end(err)
 			return
 		}
-		nt, stats, err := c.connect(c.life, false, from.Addr)
+		nt, stats, err := c.connect(c.life, false, from.Addr, redirect)
 		if err != nil {
 			if c.life.Err() != nil {
 				// Closed. If it closed while a new broker was taking the
@@ -163,23 +175,53 @@ type takeoverStats struct {
 // connect makes passes over the brokers, the one that failed last, until
 // one connects and takes over (establish), the attempt limit is reached,
 // or ctx ends. startup selects Dial's limit and skips the initial delay.
-func (c *Conn) connect(ctx context.Context, startup bool, failed string) (transport, takeoverStats, error) {
+// A redirect (the reason the last connection ended) is followed first, at
+// once; only if its broker fails do the delay and the passes follow (with
+// maxReconnectAttempts=0, none). A pass while the list is empty (no
+// broker discovered yet) counts as a pass, and a broker added by
+// discovery ends the wait between passes early.
+func (c *Conn) connect(ctx context.Context, startup bool, failed string, redirect *RedirectError) (transport, takeoverStats, error) {
 	limit := attemptLimit(&c.cfg, startup)
 	bo := newBackoff(&c.cfg)
+	var lastErr error
+	if redirect != nil {
+		c.mu.Lock()
+		to, _ := c.addBroker(redirect.To)
+		c.mu.Unlock()
+		t, stats, err := c.establishFollow(ctx, to)
+		if err == nil {
+			return t, stats, nil
+		}
+		if ctx.Err() != nil {
+			return nil, stats, ctxErr(ctx, err)
+		}
+		c.log.Debug().Err(err).Str("broker", to.String()).Msg("failover: the broker redirected to is not available")
+		lastErr = err
+		if limit == 0 {
+			return nil, takeoverStats{}, fmt.Errorf("%w: %s redirected to %s, which failed (maxReconnectAttempts=0): %w",
+				ErrNoBroker, redirect.From, to, err)
+		}
+	}
 	if !startup && c.cfg.InitialReconnectDelay > 0 {
 		// ActiveMQ waits initialReconnectDelay before the first pass of a
 		// reconnection too.
-		if err := sleepCtx(ctx, bo.delay()); err != nil {
+		if err := c.pause(ctx, bo.delay(), nil); err != nil {
 			return nil, takeoverStats{}, err
 		}
 	}
-	var lastErr error
 	for pass := 1; ; pass++ {
 		c.mu.Lock()
 		list := connectList(&c.cfg, c.brokers, failed)
+		wake, discErr := c.listCh, c.discErr
 		c.mu.Unlock()
+		if len(list) == 0 {
+			if discErr != nil {
+				return nil, takeoverStats{}, fmt.Errorf("%w: discovery by %s failed: %w", ErrNoBroker, c.agentName(), discErr)
+			}
+			lastErr = errors.New("no broker discovered yet")
+		}
 		for _, b := range list {
-			t, stats, err := c.establish(ctx, b)
+			t, stats, err := c.establishFollow(ctx, b)
 			if err == nil {
 				return t, stats, nil
 			}
@@ -194,16 +236,66 @@ func (c *Conn) connect(ctx context.Context, startup bool, failed string) (transp
 			for i, b := range list {
 				names[i] = b.String()
 			}
+			over := strings.Join(names, ", ")
+			if len(list) == 0 {
+				over = "no broker (none discovered by " + c.agentName() + ")"
+			}
 			opt := "maxReconnectAttempts"
 			if startup && c.cfg.StartupMaxReconnectAttempts != -1 {
 				opt = "startupMaxReconnectAttempts"
 			}
 			return nil, takeoverStats{}, fmt.Errorf("%w after %d attempt(s) over %s (%s=%d): last error: %w",
-				ErrNoBroker, pass, strings.Join(names, ", "), opt, limit, lastErr)
+				ErrNoBroker, pass, over, opt, limit, lastErr)
 		}
-		if err := sleepCtx(ctx, bo.delay()); err != nil {
+		if err := c.pause(ctx, bo.delay(), wake); err != nil {
 			return nil, takeoverStats{}, ctxErr(ctx, lastErr)
 		}
+	}
+}
+
+// agentName names the URI's discovery agent, for errors.
+func (c *Conn) agentName() string {
+	if c.uri.Discovery == nil {
+		return "no discovery agent"
+	}
+	return c.uri.Discovery.Agent
+}
+
+// pause waits d, or until wake is closed (the list changed), or ctx ends.
+func (c *Conn) pause(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// establishFollow is establish, following the redirects the broker (and
+// the ones it sends the client to) answer with, up to maxRedirects in a
+// row; a redirect is not a failed attempt. A single-broker URI does not
+// follow redirects.
+func (c *Conn) establishFollow(ctx context.Context, b Broker) (transport, takeoverStats, error) {
+	for hops := 0; ; hops++ {
+		t, stats, err := c.establish(ctx, b)
+		var re *RedirectError
+		if err == nil || !c.uri.Failover || ctx.Err() != nil || !errors.As(err, &re) {
+			return t, stats, err
+		}
+		if hops == maxRedirects {
+			return nil, stats, fmt.Errorf("%w (after %d redirects in a row; not following more)", err, hops)
+		}
+		c.mu.Lock()
+		b, _ = c.addBroker(re.To)
+		c.mu.Unlock()
+		c.log.Info().Str("from", re.From).Str("to", b.String()).Msg("failover: redirected by the broker while connecting")
 	}
 }
 
@@ -340,18 +432,3 @@ var cancelled = func() context.Context {
 	cancel()
 	return ctx
 }()
-
-// sleepCtx waits d unless ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -129,6 +129,9 @@ func (t *stompTransport) handshake(ctx context.Context) error {
 	switch resp.Command {
 	case "CONNECTED":
 	case "ERROR":
+		if re := t.redirect(resp); re != nil {
+			return re
+		}
 		return t.brokerError(resp)
 	default:
 		return fmt.Errorf("expected CONNECTED, got %s", resp.Command)
@@ -211,6 +214,17 @@ func (t *stompTransport) brokerError(f *frame.Frame) *BrokerError {
 		msg = strings.TrimSpace(string(f.Body))
 	}
 	return &BrokerError{Broker: t.b.String(), Message: msg}
+}
+
+// redirect returns the redirect an ERROR frame carries, or nil; a
+// malformed mqgate-redirect header is logged and the frame is an ordinary
+// ERROR.
+func (t *stompTransport) redirect(f *frame.Frame) *RedirectError {
+	re, err := stompRedirect(t.b, f)
+	if err != nil {
+		t.c.log.Warn().Err(err).Str("broker", t.b.String()).Msg("failover: ignoring a bad redirect")
+	}
+	return re
 }
 
 // write queues f for the writer goroutine.
@@ -312,6 +326,12 @@ func (t *stompTransport) readLoop() {
 				t.complete(w, f)
 			}
 		case "ERROR":
+			if re := t.redirect(f); re != nil {
+				// Not a refusal: what the frame names stays pending and
+				// goes to the broker the client moves to.
+				t.fail(re)
+				return
+			}
 			be := t.brokerError(f)
 			if id, ok := f.Header.Contains(frame.ReceiptId); ok {
 				t.mu.Lock()

@@ -115,20 +115,29 @@ type URI struct {
 	Failover bool
 	// Config holds the failover options.
 	Config Config
+	// Discovery is set for a discovery: URI: its brokers are found by a
+	// discovery agent while the Conn runs (Brokers holds a static list's,
+	// and is empty for multicast).
+	Discovery *Discovery
 }
 
 // String renders u in the failover:(...)?options form, without
 // credentials, with the options that differ from the defaults.
 func (u *URI) String() string {
-	if !u.Failover && len(u.Brokers) == 1 {
+	if !u.Failover && len(u.Brokers) == 1 && u.Discovery == nil {
 		return u.Brokers[0].String()
 	}
-	members := make([]string, len(u.Brokers))
-	for i, b := range u.Brokers {
-		members[i] = b.String()
-	}
-	s := "failover:(" + strings.Join(members, ",") + ")"
+	var s string
 	var opts []string
+	if u.Discovery != nil {
+		s, opts = u.Discovery.String(u.Protocol)
+	} else {
+		members := make([]string, len(u.Brokers))
+		for i, b := range u.Brokers {
+			members[i] = b.String()
+		}
+		s = "failover:(" + strings.Join(members, ",") + ")"
+	}
 	d, c := DefaultConfig(), u.Config
 	add := func(changed bool, k, v string) {
 		if changed {
@@ -192,10 +201,19 @@ func IsFailoverURI(s string) bool {
 // ignored. An unknown failover option, a bad value, a member in an
 // unsupported scheme or members of different protocols are errors that
 // name what is wrong.
+//
+// It also parses ActiveMQ's discovery URIs, whose brokers a discovery
+// agent finds (see parseDiscoveryURI):
+//
+//	discovery:(multicast://default)?initialReconnectDelay=100
+//	discovery:(static:(stomp://a:61613,stomp://b:61613))
 func ParseURI(raw string) (*URI, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return nil, errors.New("empty broker URI")
+	}
+	if IsDiscoveryURI(s) {
+		return parseDiscoveryURI(raw)
 	}
 	if !IsFailoverURI(s) {
 		b, err := parseMember(s)
