@@ -62,6 +62,7 @@ type Gateway struct {
 
 	members  membership
 	topo     topology           // what clients are told about the cluster (topology.go)
+	reg      registrar          // keeps this node in its master/slave group's members registry (registry.go)
 	discStop context.CancelFunc // ends discovery; nil when off
 }
 
@@ -107,6 +108,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.startDiscovery()
 	if g.node != nil {
+		g.startRegistrar()
 		g.runNode()
 		return nil
 	}
@@ -444,6 +446,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.mu.Unlock()
 		g.haStop()
 		<-g.haDone
+		g.stopRegistrar()
 		g.mu.Lock()
 	} else if err := g.stopTerm(ctx); err != nil {
 		errs = append(errs, err)

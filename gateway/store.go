@@ -95,3 +95,28 @@ func campaign(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*can
 	}
 	return nil, fmt.Errorf("ha.mode shared-store: store.type %q is not shared", cfg.Store.Type)
 }
+
+// openRegistry opens the members registry of the master/slave group cfg
+// names, for the registrar (registry.go), and returns how to release it:
+// for disk, the members folder beside master.lock in the shared
+// node.data_dir; for redis, a store handle of its own on the group's
+// Redis (the election's handle is closed after every term, the registrar
+// runs for the gateway's lifetime).
+func openRegistry(ctx context.Context, cfg *config.Config, log zerolog.Logger) (store.Registry, func(), error) {
+	switch cfg.Store.Type {
+	case config.StoreDisk:
+		return disk.NewFileRegistry(filepath.Join(cfg.Node.DataDir, "members")), func() {}, nil
+	case config.StoreRedis:
+		st, err := openRedis(ctx, cfg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		reg, ok := st.(store.Registry)
+		if !ok {
+			_ = st.Close()
+			return nil, nil, fmt.Errorf("the %s store keeps no members registry", cfg.Store.Type)
+		}
+		return reg, func() { _ = st.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("ha.mode shared-store: store.type %q is not shared", cfg.Store.Type)
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -9,18 +10,22 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mqgate/mqgate/backend/store"
 	"github.com/mqgate/mqgate/config"
 	"github.com/mqgate/mqgate/protocols/amqp"
 )
 
 // topology is what the broker tells clients about the cluster (ActiveMQ's
-// updateClusterClients): its own client-facing URIs and those its peers'
-// network bridges named (amqp.PropClientURIs). Its own lock, not g.mu:
-// connections read it while Close may hold g.mu.
+// updateClusterClients): its own client-facing URIs, those of the other
+// live nodes of its master/slave group (registry.go), and those its
+// peers' network bridges named (amqp.PropClientURIs). Its own lock, not
+// g.mu: connections read it while Close may hold g.mu. mu is a leaf lock:
+// nothing is called and no I/O is done while it is held.
 type topology struct {
 	mu    sync.Mutex
 	self  map[string]string   // scheme → this broker's URI; guarded by mu
 	peers map[string][]string // node id → the client URIs its bridge named; guarded by mu
+	group []store.Member      // the other live nodes of the master/slave group, by node id; guarded by mu
 }
 
 // clientHost is the host clients reach this broker at: the host of
@@ -41,6 +46,22 @@ func clientHost(cfg *config.Config, ln net.Addr) string {
 		return h
 	}
 	return "localhost"
+}
+
+// configuredURI returns the client URI of scheme for a listener
+// configured on listen (host:port), as clientHost names the host, or ""
+// when listen has no fixed port (empty, or 0: the port is known only once
+// the listener is open).
+func configuredURI(cfg *config.Config, scheme, listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	var ln net.Addr
+	if host != "" {
+		ln = listenAddr(listen)
+	}
+	return scheme + "://" + net.JoinHostPort(clientHost(cfg, ln), port)
 }
 
 // setSelf records this broker's listener for scheme ("stomp", "amqp");
@@ -75,6 +96,21 @@ func (t *topology) selfURIs() []string {
 	return out
 }
 
+// selfMap returns a copy of this broker's client URIs by scheme.
+func (t *topology) selfMap() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.self)
+}
+
+// setGroup replaces the other members of this node's master/slave group;
+// the topology keeps ms.
+func (t *topology) setGroup(ms []store.Member) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.group = ms
+}
+
 // learn records the client URIs a peer's bridge named.
 func (t *topology) learn(node string, uris []string) {
 	t.mu.Lock()
@@ -85,15 +121,24 @@ func (t *topology) learn(node string, uris []string) {
 	t.peers[node] = slices.Clone(uris)
 }
 
-// clusterURIs returns the client URIs of scheme for this broker and every
-// peer discovery has up: a peer's URIs as its bridge named them, or, for
-// AMQP, the URI it was discovered by.
+// clusterURIs returns the client URIs of scheme, each once: this
+// broker's first, then those the other live nodes of its master/slave
+// group registered, then those of every peer discovery has up (a peer's
+// URIs as its bridge named them, or, for AMQP, the URI it was discovered
+// by).
 func (g *Gateway) clusterURIs(scheme string) []string {
 	t := &g.topo
 	t.mu.Lock()
 	var out []string
 	if u, ok := t.self[scheme]; ok {
 		out = append(out, u)
+	}
+	for _, m := range t.group {
+		for _, u := range m.URIs {
+			if strings.HasPrefix(u, scheme+"://") && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
 	}
 	learned := make(map[string][]string, len(t.peers))
 	for node, uris := range t.peers {
@@ -121,8 +166,11 @@ func (g *Gateway) clusterURIs(scheme string) []string {
 }
 
 // announces reports whether clients are told about the cluster: when
-// discovery finds peers.
-func (g *Gateway) announces() bool { return g.cfg.Cluster.Discovery != config.DiscoveryNone }
+// discovery finds peers, or when the broker is a node of a master/slave
+// group (the group's other nodes).
+func (g *Gateway) announces() bool {
+	return g.cfg.Cluster.Discovery != config.DiscoveryNone || g.cfg.SharedStore()
+}
 
 // stompServerList returns stomp.Options.ServerList: nil unless the broker
 // announces the cluster.

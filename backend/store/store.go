@@ -103,3 +103,32 @@ type Leaser interface {
 	// Acquire blocks until node holds the lease or ctx ends.
 	Acquire(ctx context.Context, node string, ttl time.Duration) (Lease, error)
 }
+
+// Member is one node of a master/slave group as the group's Registry
+// holds it.
+type Member struct {
+	// Node is the node's id (node.id).
+	Node string
+	// URIs are the client URIs the node serves on when it is master, e.g.
+	// "stomp://10.0.0.2:61613"; owned by the caller once returned.
+	URIs []string
+	// Expires is when the entry lapses unless the node registers again.
+	Expires time.Time
+}
+
+// Registry is implemented by shared stores that keep the members of
+// their master/slave group, so that the master can tell clients about the
+// slaves (found by type assertion on a Store, or a Leaser's companion
+// such as disk.FileRegistry). Every node registers itself, master or
+// slave, more often than ttl; an entry not renewed within ttl is no longer
+// a member. Implementations are safe for concurrent use; every method
+// does I/O and may block until ctx ends.
+type Registry interface {
+	// Register records node with uris until ttl from now, replacing its
+	// previous entry.
+	Register(ctx context.Context, node string, uris []string, ttl time.Duration) error
+	// Deregister removes node's entry, if any: a node stopping cleanly.
+	Deregister(ctx context.Context, node string) error
+	// Members returns the entries that have not expired, by node id.
+	Members(ctx context.Context) ([]Member, error)
+}
