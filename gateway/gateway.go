@@ -441,7 +441,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.closed = true
 	var errs []error
-	if g.node != nil {
+	if g.node != nil && g.haStop != nil { // nil when Start failed before the node ran
 		g.closeCtx = ctx
 		g.mu.Unlock()
 		g.haStop()

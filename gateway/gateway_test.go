@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -97,5 +98,29 @@ func TestSharedStoreHandOver(t *testing.T) {
 	// A lease left to lapse would take the whole TTL.
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("hand-over took %v: the lease was not released", took)
+	}
+}
+
+// TestSharedStoreStartFailsCleanly: a group member whose admin endpoint
+// cannot listen fails Start, and Close after it returns without starting
+// or stopping a node that never ran.
+func TestSharedStoreStartFailsCleanly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := gatewayConfig(t.TempDir())
+	cfg.HA.Mode = config.HASharedStore
+	cfg.Admin.Listen = busy.Addr().String()
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err == nil {
+		t.Fatal("Start succeeded on a busy admin address")
+	}
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatalf("Close after a failed Start: %v", err)
 	}
 }
