@@ -357,6 +357,20 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 		b.unlock()
 	}
 	b.prepare(m)
+	if isResend(m) {
+		// Noted once stored: a marker for a resend that failed would
+		// drop its original.
+		recs, apply, err := b.routeStored(t, wild, virt, q, m, recs)
+		if err != nil || apply == nil {
+			return recs, apply, err
+		}
+		return recs, func() { apply(); b.net.noteResend(m) }, nil
+	}
+	return b.routeStored(t, wild, virt, q, m, recs)
+}
+
+// routeStored is the end of route: m's records and how to apply them.
+func (b *Broker) routeStored(t *topic, wild []*topic, virt []*queue, q *queue, m *Message, recs []store.Record) ([]store.Record, func(), error) {
 	if t != nil {
 		return b.routeTopic(t, wild, virt, m, recs)
 	}

@@ -43,6 +43,14 @@ type Message struct {
 	ProducerID string
 }
 
+// PropResend is the property ("true") with which a failover client marks
+// a message it sends again after a failover (cluster/failover
+// HeaderResend). A broker that stores it (its producer audit did not know
+// the original: another broker of a network) delivers it flagged
+// redelivered, since a consumer may have had the original; the protocol
+// front-ends set PriorDeliveries for it.
+const PropResend = "mqgate-resend"
+
 // Prop returns the value of the user property name.
 func (m *Message) Prop(name string) (any, bool) {
 	for i := range m.Props {

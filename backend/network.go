@@ -2,6 +2,7 @@ package backend
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,15 +132,16 @@ type network struct {
 	mu sync.Mutex
 	// Guarded by mu.
 	window time.Duration
-	// doubt holds the queue messages released from a forward whose outcome
-	// was lost, by doubtKey, with when (forwardSettled); doubtOrder is
-	// their insertion order, for expiry.
-	doubt      map[string]int64
-	doubtOrder []doubtRef
-	doubtHead  int
-	seen       map[string]*dupEntry
-	order      []dupRef // insertion order, for expiry
-	head       int      // order[:head] are expired
+	// doubt holds the queue messages released from a forward whose
+	// outcome was lost, by doubtKey (forwardSettled).
+	doubt timedSet
+	// resends holds the messages stored here that a failover producer
+	// marked as resent (PropResend), by auditKey and sequence: the
+	// original arriving over a bridge later is a duplicate (noteResend).
+	resends timedSet
+	seen    map[string]*dupEntry
+	order   []dupRef // insertion order, for expiry
+	head    int      // order[:head] are expired
 }
 
 // dupEntry is what PublishForwarded knows about one forwarded message.
@@ -205,8 +207,9 @@ func (b *Broker) PublishForwarded(m *Message, done func(error)) error {
 	key := dupKey(m, b.NodeID())
 	now := time.Now().UnixMilli()
 	n.mu.Lock()
-	if n.inDoubtLocked(m, b.NodeID()) {
-		// The peer's copy of a message this broker kept: see forwardSettled.
+	if n.inDoubtLocked(m, b.NodeID()) || n.resentLocked(m) {
+		// The peer's copy of a message this broker kept (forwardSettled),
+		// or the original of a resend this broker has (noteResend).
 		n.dups.Add(1)
 		n.mu.Unlock()
 		if done != nil {
@@ -527,45 +530,115 @@ func (n *network) forwardSettled(dest Destination, es []*entry, accepted bool) {
 	for _, e := range es {
 		k := doubtKey(dest, e.msg.ID)
 		if accepted {
-			delete(n.doubt, k)
-			continue
+			n.doubt.remove(k)
+		} else {
+			n.doubt.add(k, now, n.windowLocked())
 		}
-		if n.doubt == nil {
-			n.doubt = map[string]int64{}
-		}
-		if n.window == 0 {
-			n.window = DefaultDuplicateWindow
-		}
-		n.doubt[k] = now
-		n.doubtOrder = append(n.doubtOrder, doubtRef{key: k, at: now})
-	}
-	limit := now - n.window.Milliseconds()
-	for n.doubtHead < len(n.doubtOrder) && (n.doubtOrder[n.doubtHead].at < limit || len(n.doubtOrder)-n.doubtHead > maxDuplicates) {
-		r := n.doubtOrder[n.doubtHead]
-		if at, ok := n.doubt[r.key]; ok && at == r.at {
-			delete(n.doubt, r.key)
-		}
-		n.doubtOrder[n.doubtHead] = doubtRef{}
-		n.doubtHead++
-	}
-	if n.doubtHead > 1024 && n.doubtHead*2 > len(n.doubtOrder) {
-		n.doubtOrder = append(n.doubtOrder[:0:0], n.doubtOrder[n.doubtHead:]...)
-		n.doubtHead = 0
 	}
 }
 
-type doubtRef struct {
+// windowLocked returns the duplicate window. n.mu must be held.
+func (n *network) windowLocked() time.Duration {
+	if n.window == 0 {
+		n.window = DefaultDuplicateWindow
+	}
+	return n.window
+}
+
+// resendKey identifies a message by its failover producer's id, its
+// destination and its sequence, or reports that it has none.
+func resendKey(m *Message) (string, bool) {
+	path := m.BrokerPath
+	m.BrokerPath = nil // auditKey leaves forwarded messages out
+	key, seq, ok := auditKey(m)
+	m.BrokerPath = path
+	if !ok {
+		return "", false
+	}
+	return key + "\x00" + strconv.FormatUint(seq, 10), true
+}
+
+// isResend reports whether m carries PropResend.
+func isResend(m *Message) bool {
+	v, ok := m.Prop(PropResend)
+	return ok && (v == true || v == "true")
+}
+
+// noteResend remembers m, a message a failover producer sent again
+// (PropResend) that is being stored here, by its producer id and
+// sequence: its original, stored on the broker the producer lost and
+// forwarded here later, is then a duplicate (PublishForwarded drops it).
+// A resend is rare; markers last the duplicate window. No broker lock may
+// be held.
+func (n *network) noteResend(m *Message) {
+	k, ok := resendKey(m)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	n.resends.add(k, time.Now().UnixMilli(), n.windowLocked())
+	n.mu.Unlock()
+}
+
+// timedSet is a set of keys that forgets each one after a window, and the
+// oldest past maxDuplicates. Guarded by network.mu.
+type timedSet struct {
+	at    map[string]int64 // key -> unix ms added
+	order []timedRef       // insertion order, for expiry
+	head  int              // order[:head] are expired
+}
+
+type timedRef struct {
 	key string
-	at  int64 // unix ms
+	at  int64
+}
+
+func (t *timedSet) add(key string, now int64, window time.Duration) {
+	if t.at == nil {
+		t.at = map[string]int64{}
+	}
+	t.at[key] = now
+	t.order = append(t.order, timedRef{key: key, at: now})
+	limit := now - window.Milliseconds()
+	for t.head < len(t.order) && (t.order[t.head].at < limit || len(t.order)-t.head > maxDuplicates) {
+		r := t.order[t.head]
+		if at, ok := t.at[r.key]; ok && at == r.at {
+			delete(t.at, r.key)
+		}
+		t.order[t.head] = timedRef{}
+		t.head++
+	}
+	if t.head > 1024 && t.head*2 > len(t.order) {
+		t.order = append(t.order[:0:0], t.order[t.head:]...)
+		t.head = 0
+	}
+}
+
+func (t *timedSet) remove(key string) { delete(t.at, key) }
+
+// has reports whether key was added within window before now.
+func (t *timedSet) has(key string, now int64, window time.Duration) bool {
+	at, ok := t.at[key]
+	return ok && at >= now-window.Milliseconds()
 }
 
 // inDoubtLocked reports whether m is a queue message this broker released
 // from a forward whose outcome it never learned, and m's path shows it
 // passed here: m is the peer's copy coming back. n.mu must be held.
 func (n *network) inDoubtLocked(m *Message, self string) bool {
-	if m.Dest.Kind.IsTopic() || len(n.doubt) == 0 || !slices.Contains(m.BrokerPath, self) {
+	if m.Dest.Kind.IsTopic() || len(n.doubt.at) == 0 || !slices.Contains(m.BrokerPath, self) {
 		return false
 	}
-	at, ok := n.doubt[doubtKey(m.Dest, m.ID)]
-	return ok && at >= time.Now().UnixMilli()-n.window.Milliseconds()
+	return n.doubt.has(doubtKey(m.Dest, m.ID), time.Now().UnixMilli(), n.windowLocked())
+}
+
+// resentLocked reports whether m, forwarded here, is the original of a
+// message its failover producer resent and this broker stored (or was
+// forwarded) first. n.mu must be held.
+func (n *network) resentLocked(m *Message) bool {
+	if len(n.resends.at) == 0 || isResend(m) {
+		return false
+	}
+	k, ok := resendKey(m)
+	return ok && n.resends.has(k, time.Now().UnixMilli(), n.windowLocked())
 }

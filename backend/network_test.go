@@ -297,3 +297,48 @@ func TestForwardInDoubt(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestResendThenOriginal: a message a failover producer resent to this
+// broker (mqgate-resend) is stored and delivered flagged; its original,
+// forwarded here later from the broker the producer lost, is dropped and
+// answered as stored. A forwarded message of another sequence is not.
+func TestResendThenOriginal(t *testing.T) {
+	b := New(Options{NodeID: "b", MaxRedeliveries: -1})
+	defer b.Close()
+	s, c := sub(t, b, SubscribeOptions{Dest: q("orders"), Credit: 10, AutoAck: true})
+	defer s.Close()
+	props := func(seq string, resend bool) []Prop {
+		p := []Prop{{Name: AuditIDProp, Value: "p1"}, {Name: AuditSeqProp, Value: seq}}
+		if resend {
+			p = append(p, Prop{Name: PropResend, Value: "true"})
+		}
+		return p
+	}
+	resent := &Message{Dest: q("orders"), Body: []byte("7"), Props: props("7", true), PriorDeliveries: 1}
+	if err := b.Publish(ctx, resent); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.next(t); !d.Redelivered() {
+		t.Fatal("a resend was delivered unflagged")
+	}
+	fwd := func(seq string) error {
+		ch := make(chan error, 1)
+		m := &Message{ID: "ID:a-" + seq, Dest: q("orders"), Body: []byte(seq), Props: props(seq, false), BrokerPath: []string{"a"}}
+		if err := b.PublishForwarded(m, func(err error) { ch <- err }); err != nil {
+			return err
+		}
+		return <-ch
+	}
+	if err := fwd("7"); err != nil {
+		t.Fatalf("the original was answered %v", err)
+	}
+	if err := fwd("8"); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.next(t); string(d.Msg.Body) != "8" || d.Redelivered() {
+		t.Fatalf("got %q redelivered=%v, want 8 unflagged (7's original dropped)", d.Msg.Body, d.Redelivered())
+	}
+	if len(c) != 0 || b.DuplicatesDropped() != 1 {
+		t.Fatalf("%d more deliveries, %d dropped", len(c), b.DuplicatesDropped())
+	}
+}

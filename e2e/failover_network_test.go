@@ -72,16 +72,15 @@ type netFoLedger struct {
 // produced them.
 type netDupes struct {
 	flagged int // redelivered flag set: allowed
-	// resent: another stored copy (another message id), of a message
-	// whose send was in progress at a SIGKILL: the failover producer
-	// sent it again to another broker, which has its own producer audit
-	// (docs/clustering.md, Duplicates).
+	// resent: another stored copy (another message id), unflagged, of a
+	// message whose send was in progress at a SIGKILL: the failover
+	// producer sent it again to another broker, which has its own
+	// producer audit, and did not mark it a resend (mqgate-resend).
 	resent []uint64
 	// bridged: the same message id, unflagged, first delivered by one
 	// broker and then by another: it was delivered and not acknowledged
 	// when its broker died, and once restarted that broker forwarded it
-	// to the consumer's new broker. The redelivered flag does not cross a
-	// bridge (docs/networks.md, Not yet).
+	// to the consumer's new broker without its delivery count.
 	bridged []uint64
 	// restarted: the same message id, unflagged, delivered again by the
 	// same broker after it was restarted.
@@ -426,6 +425,13 @@ func failoverNetworkLoop(t *testing.T, ns []*netNode, proto string, apart bool, 
 	}
 	if len(d.unexplained) > 0 {
 		t.Errorf("%d deliveries repeated without the redelivered flag and without a documented cause", len(d.unexplained))
+	}
+	// Every repeat must be flagged: a resend to another broker carries
+	// mqgate-resend, a bridge carries the delivery count, a restarted
+	// broker flags what it had delivered (docs/clustering.md, Duplicates).
+	if n := len(d.resent) + len(d.bridged) + len(d.restarted); n > 0 {
+		t.Errorf("%d deliveries repeated without the redelivered flag: resent %v, bridged %v, restarted %v",
+			n, d.resent[:min(10, len(d.resent))], d.bridged[:min(10, len(d.bridged))], d.restarted[:min(10, len(d.restarted))])
 	}
 	slices.Sort(took)
 	t.Logf("%s, %d kills in %v (%d of both clients' broker, %d of the producer's alone): %d confirmed, %d distinct delivered, %d producer and %d consumer failovers, %d first deliveries out of order",

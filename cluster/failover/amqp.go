@@ -288,6 +288,9 @@ func (t *amqpTransport) send(r *Receipt) error {
 			HeaderProducerSeq: int64(r.seq),
 		},
 	}
+	if r.sends++; r.sends > 1 {
+		msg.ApplicationProperties[HeaderResend] = true
+	}
 	if ct := r.opts.ContentType; ct != "" {
 		msg.Properties = &amqp.MessageProperties{ContentType: &ct}
 	}

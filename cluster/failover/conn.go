@@ -21,6 +21,11 @@ const (
 	// HeaderProducerSeq increases by one with each message of a Conn,
 	// from 1; a resend carries the number of the original.
 	HeaderProducerSeq = "mqgate-producer-seq"
+	// HeaderResend ("true") marks a message sent again after a failover:
+	// a broker that cannot tell it from the original (another broker of a
+	// network, which has its own producer audit) delivers it flagged
+	// redelivered, so that consumers see the possible duplicate.
+	HeaderResend = "mqgate-resend"
 )
 
 // Defaults of Options.

@@ -34,6 +34,9 @@ type Receipt struct {
 	body   []byte // owned by the caller, who must not change it until done
 	opts   SendOptions
 	queued time.Time
+	// sends counts the times the message was handed to a broker; from the
+	// second on it is marked HeaderResend. Guarded by c.sendLock.
+	sends int
 
 	done     chan struct{}
 	err      error // set before done is closed

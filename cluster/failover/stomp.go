@@ -474,6 +474,9 @@ func (t *stompTransport) send(r *Receipt) error {
 	}
 	f.Header.Add(HeaderProducerID, t.c.producerID)
 	f.Header.Add(HeaderProducerSeq, seq)
+	if r.sends++; r.sends > 1 {
+		f.Header.Add(HeaderResend, "true")
+	}
 	f.Body = r.body
 	id, err := t.register(stompWaiter{r: r}, "s-"+seq)
 	if err != nil {
@@ -487,7 +490,7 @@ func (t *stompTransport) send(r *Receipt) error {
 func reservedProp(k string) bool {
 	switch strings.ToLower(k) {
 	case "destination", "receipt", "content-length", "content-type", "transaction", "persistent",
-		HeaderProducerID, HeaderProducerSeq:
+		HeaderProducerID, HeaderProducerSeq, HeaderResend:
 		return true
 	}
 	return false

@@ -155,6 +155,9 @@ func (c *conn) messageFromSend(f *frame.Frame, dest backend.Destination) (*backe
 		if repeated(h, i, k) {
 			continue // the first of repeated headers counts (STOMP 1.2)
 		}
+		if k == backend.PropResend && v == "true" {
+			m.PriorDeliveries = 1
+		}
 		m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
 	}
 	return m, nil
