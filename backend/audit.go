@@ -49,6 +49,12 @@ func auditKey(m *Message) (key string, seq uint64, ok bool) {
 	if len(m.BrokerPath) > 0 {
 		return "", 0, false
 	}
+	return producerKey(m)
+}
+
+// producerKey is m's producer id and destination, and its sequence,
+// whatever its broker path. It only reads m.
+func producerKey(m *Message) (key string, seq uint64, ok bool) {
 	var id string
 	var haveSeq bool
 	for i := range m.Props {

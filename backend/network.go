@@ -548,10 +548,7 @@ func (n *network) windowLocked() time.Duration {
 // resendKey identifies a message by its failover producer's id, its
 // destination and its sequence, or reports that it has none.
 func resendKey(m *Message) (string, bool) {
-	path := m.BrokerPath
-	m.BrokerPath = nil // auditKey leaves forwarded messages out
-	key, seq, ok := auditKey(m)
-	m.BrokerPath = path
+	key, seq, ok := producerKey(m)
 	if !ok {
 		return "", false
 	}
