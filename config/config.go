@@ -244,6 +244,10 @@ type ClusterConfig struct {
 	// (ActiveMQ's networkTTL); 1 suits a full mesh, a line or a hub of
 	// brokers needs its diameter.
 	NetworkTTL int `mapstructure:"network_ttl"`
+	// RebalanceClients redirects a fair share of this broker's client
+	// connections to a peer discovery reports up (ActiveMQ's
+	// rebalanceClusterClients), so that clients spread over the brokers.
+	RebalanceClients bool `mapstructure:"rebalance_clients"`
 	// Network configures the bridges to the discovered peers.
 	Network NetworkConfig `mapstructure:"network"`
 }

@@ -43,7 +43,7 @@ func TestKeys(t *testing.T) {
 		"ha.mode", "ha.lease_ttl",
 		"cluster.discovery", "cluster.peers", "cluster.advertise", "cluster.multicast.group", "cluster.multicast.address",
 		"cluster.multicast.interface", "cluster.multicast.ttl", "cluster.multicast.interval", "cluster.multicast.missed_beats",
-		"cluster.network_ttl", "cluster.network.enabled", "cluster.network.included", "cluster.network.excluded",
+		"cluster.network_ttl", "cluster.rebalance_clients", "cluster.network.enabled", "cluster.network.included", "cluster.network.excluded",
 		"cluster.network.duplex", "cluster.network.prefetch", "cluster.network.decrease_priority", "cluster.network.replay", "cluster.network.replay_delay",
 		"cluster.network.duplicate_window", "cluster.network.reconnect_delay", "cluster.network.max_reconnect_delay",
 		"cluster.network.advertise_interval",

@@ -58,6 +58,7 @@ var help = map[string]string{
 	"cluster.multicast.ttl":               "IP time-to-live of the discovery beacons; 1 keeps them on the local network; 1 to 255.",
 	"cluster.multicast.interval":          "Time between two discovery beacons; more than 0.",
 	"cluster.multicast.missed_beats":      "Beacons a peer may miss before it is considered gone; 1 to 1000.",
+	"cluster.rebalance_clients":           "When discovery reports a new peer, ask a fair share of this broker's client connections (never network bridges) to move to it, so that clients spread over the brokers (ActiveMQ's rebalanceClusterClients).",
 	"cluster.network_ttl":                 "Most broker-to-broker hops a message and an advertisement of consumer demand make in the network of brokers; 1 suits a full mesh, a line or hub needs its diameter; 1 to 64.",
 	"cluster.network.enabled":             "Run a network bridge to each discovered peer, forwarding the messages its consumers want.",
 	"cluster.network.included":            `Destination patterns the bridges forward, separated by commas or spaces, such as queue://orders.> or topic://prices.*; "" forwards every destination.`,

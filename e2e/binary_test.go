@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -156,7 +157,13 @@ func (p *proc) logFieldWithin(msg, key string, limit time.Duration) string {
 		defer p.mu.Unlock()
 		for _, l := range p.logs {
 			if l["message"] == msg {
-				val, _ = l[key].(string)
+				switch v := l[key].(type) {
+				case string:
+					val = v
+				case nil:
+				default:
+					val = fmt.Sprint(v) // a JSON number or boolean
+				}
 				return true
 			}
 		}

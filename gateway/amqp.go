@@ -40,7 +40,7 @@ func (g *Gateway) listenAMQP() error {
 		ServerName:      "mqgate",
 		Version:         Version,
 		ServerList:      g.amqpServerList(),
-		OnPeerClients:   g.topo.learn,
+		OnPeerClients:   g.peerClients,
 		Logger:          g.log.With().Str("proto", "amqp").Logger(),
 	})
 	g.topo.setSelf(cfg, "amqp", ln.Addr())

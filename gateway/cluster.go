@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqgate/mqgate/cluster/discovery"
 	"github.com/mqgate/mqgate/cluster/network"
@@ -23,6 +24,8 @@ type membership struct {
 	mu    sync.Mutex
 	peers map[string]discovery.Peer // by URI; guarded by mu
 	self  string                    // this broker's URI, never bridged to; guarded by mu
+
+	rebal rebalancer // cluster.rebalance_clients (rebalance.go)
 }
 
 func (m *membership) apply(e discovery.Event) {
@@ -129,12 +132,22 @@ func (g *Gateway) startDiscovery() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.discStop = cancel
+	g.members.rebal.started(time.Now())
+	if g.cfg.Cluster.RebalanceClients {
+		armed := time.AfterFunc(rebalanceQuiet, func() {
+			g.log.Info().Dur("after", rebalanceQuiet).Msg("cluster: client rebalancing armed")
+		})
+		context.AfterFunc(ctx, func() { armed.Stop() })
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
 		err := agent.Run(ctx, func(e discovery.Event) {
 			g.log.Info().Str("peer", e.Peer.URI).Str("peer_name", e.Peer.Name).Str("event", e.Kind.String()).Msg("cluster: peer " + e.Kind.String())
 			g.members.apply(e)
+			if e.Kind == discovery.Up {
+				g.peerUp(e.Peer)
+			}
 		})
 		if err != nil && ctx.Err() == nil {
 			g.log.Error().Err(err).Msg("cluster: discovery stopped")

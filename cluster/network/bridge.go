@@ -20,6 +20,10 @@ import (
 // connectTimeout bounds a bridge's TCP connect, SASL, open and attaches.
 const connectTimeout = 10 * time.Second
 
+// propClientURIs is the open property in which a bridge names its
+// broker's client URIs (protocols/amqp.PropClientURIs).
+const propClientURIs = "mqgate-client-uris"
+
 // idleTimeout is the AMQP idle-time-out a bridge announces: the peer
 // sends empty frames at half of it, and a silent peer is given up after it.
 const idleTimeout = 30 * time.Second
@@ -139,12 +143,18 @@ func (br *bridge) session() (up bool, err error) {
 		return false, err
 	}
 	nc = newCoalescingConn(nc) // go-amqp writes each frame on its own
-	conn, err := amqp.NewConn(dctx, nc, &amqp.ConnOptions{
+	co := &amqp.ConnOptions{
 		ContainerID: ContainerPrefix + br.n.opts.NodeID,
 		HostName:    br.cfg.host,
 		SASLType:    amqp.SASLTypeAnonymous(),
 		IdleTimeout: idleTimeout,
-	})
+	}
+	if f := br.n.opts.ClientURIs; f != nil {
+		if uris := f(); len(uris) > 0 {
+			co.Properties = map[string]any{propClientURIs: uris}
+		}
+	}
+	conn, err := amqp.NewConn(dctx, nc, co)
 	if err != nil {
 		nc.Close()
 		return false, err

@@ -91,6 +91,11 @@ type Options struct {
 	// AdvertiseInterval is how often the demand snapshot is published
 	// even when unchanged. Default 2s.
 	AdvertiseInterval time.Duration
+	// ClientURIs, when set, returns this broker's client-facing URIs
+	// ("stomp://host:61613", "amqp://host:5672"); each bridge names them
+	// to its peer in the open's mqgate-client-uris property, so that the
+	// peer can announce them to its clients (and send them here).
+	ClientURIs func() []string
 	// Dial opens a connection to a peer's host:port; nil uses net.Dialer.
 	// Tests put fault-injecting proxies here.
 	Dial   func(ctx context.Context, addr string) (net.Conn, error)

@@ -123,8 +123,11 @@ type conn struct {
 	wake  chan struct{}
 	wdone chan struct{}
 
-	stopping chan struct{} // closed by shutdown
+	stopping chan struct{} // closed by shutdown or redirect
 	stopOnce sync.Once
+	// redirectTo is where Redirect sent the client (redirect.go); set
+	// once, before stopping closes.
+	redirectTo atomic.Pointer[ServerAddr]
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {
@@ -210,6 +213,7 @@ func (c *conn) serve() {
 // finish sends what the ending needs, releases everything the connection
 // held, flushes and closes the socket.
 func (c *conn) finish(e ending) {
+	c.srv.untrack(c)
 	c.waitPublishes()
 	switch {
 	case e.peerClosed:
@@ -383,7 +387,7 @@ func (c *conn) readFailed(err error) ending {
 	case c.tooLarge.Load():
 		return ending{reason: errTooLarge.Error()}
 	case c.isStopping():
-		return ending{reason: "shutdown", closeErr: &wire.Error{Condition: wire.CondConnectionForced, Description: "the broker is shutting down"}}
+		return c.stopEnding()
 	case errors.As(err, &fe):
 		return c.fail(wire.CondFramingError, fe.Reason)
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -518,6 +522,9 @@ func (c *conn) onOpen(o *wire.Open) (ending, bool) {
 	}
 	c.queueOpen(sole)
 	c.opened = true
+	if !c.network() {
+		c.srv.track(c)
+	}
 	c.log.Debug().Str("container_id", c.containerID).Str("user", c.user).Uint32("max_frame", o.MaxFrameSize).
 		Uint32("peer_idle_ms", o.IdleTimeOut).Msg("opened")
 	return ending{}, true

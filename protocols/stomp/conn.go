@@ -77,8 +77,11 @@ type conn struct {
 	wake      chan struct{}
 	wdone     chan struct{}
 
-	stopping chan struct{} // closed by shutdown
+	stopping chan struct{} // closed by shutdown or redirect
 	stopOnce sync.Once
+	// redirectTo is where Redirect sent the client (redirect.go); set
+	// once, before stopping closes.
+	redirectTo atomic.Pointer[string]
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {
@@ -133,10 +136,15 @@ func (c *conn) isStopping() bool {
 
 // serve runs the connection until it ends.
 func (c *conn) serve() {
+	c.srv.track(c)
+	defer c.srv.untrack(c)
 	c.log.Debug().Msg("connection opened")
 	go c.writeLoop()
 	reason := c.readLoop()
 	c.cleanup()
+	if reason == "" {
+		c.queueRedirect()
+	}
 	c.closeWriter()
 	<-c.wdone
 	c.nc.Close()

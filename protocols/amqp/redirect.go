@@ -1,0 +1,160 @@
+package amqp
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mqgate/mqgate/protocols/amqp/wire"
+)
+
+// Redirect info keys, AMQP 1.0 §2.8.15 (amqp:connection:redirect).
+const (
+	infoHostname    wire.Symbol = "hostname"
+	infoNetworkHost wire.Symbol = "network-host"
+	infoPort        wire.Symbol = "port"
+)
+
+// clients are the open client connections of each Server, for Redirect:
+// a conn is added once its open is handled, unless it is a network
+// bridge's, and removed when it ends; a server's entry goes with its last
+// connection. It lives here, not in Server, so that the connection
+// bookkeeping (netserve) stays protocol-neutral. mu is a leaf lock: no
+// I/O and no call out is made while it is held.
+var clients struct {
+	mu  sync.Mutex
+	seq uint64                       // guarded by mu
+	m   map[*Server]map[*conn]uint64 // guarded by mu: conn → the order it opened in
+}
+
+// track records c as a client connection of its server. Reader
+// goroutine, once the peer's open is handled.
+func (s *Server) track(c *conn) {
+	clients.mu.Lock()
+	defer clients.mu.Unlock()
+	if clients.m == nil {
+		clients.m = map[*Server]map[*conn]uint64{}
+	}
+	set := clients.m[s]
+	if set == nil {
+		set = map[*conn]uint64{}
+		clients.m[s] = set
+	}
+	clients.seq++
+	set[c] = clients.seq
+}
+
+// untrack forgets c; harmless if c was never tracked. Reader goroutine,
+// as the connection ends.
+func (s *Server) untrack(c *conn) {
+	clients.mu.Lock()
+	defer clients.mu.Unlock()
+	if set, ok := clients.m[s]; ok {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(clients.m, s)
+		}
+	}
+}
+
+// movable returns the client connections Redirect may choose, oldest
+// first: opened, not a network bridge's, not already stopping.
+func (s *Server) movable() []*conn {
+	clients.mu.Lock()
+	set := clients.m[s]
+	type entry struct {
+		c   *conn
+		seq uint64
+	}
+	all := make([]entry, 0, len(set))
+	for c, seq := range set {
+		all = append(all, entry{c, seq})
+	}
+	clients.mu.Unlock()
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]*conn, 0, len(all))
+	for _, e := range all {
+		if !e.c.isStopping() {
+			out = append(out, e.c)
+		}
+	}
+	return out
+}
+
+// Clients returns how many client connections Redirect may choose from
+// now: open connections that are not network bridges' (container-id
+// NetworkContainerPrefix). Any goroutine; it does not block.
+func (s *Server) Clients() int { return len(s.movable()) }
+
+// Redirect asks up to n of the server's client connections, newest
+// first, to move to another broker: the i-th one asked (from 0) to
+// to(i). It returns how many it asked. Each one stops reading, waits for
+// its publishes to be answered (accepted or rejected), sends what is
+// queued, then closes with amqp:connection:redirect and the info map
+// hostname, network-host and port (AMQP 1.0 §2.8.15), as shutdown closes
+// with amqp:connection:forced: its unsettled deliveries go back to their
+// queues, its open transactions roll back. A to(i) with no Host skips
+// the connection. Network bridges are never asked. Any goroutine; it
+// does not block.
+func (s *Server) Redirect(n int, to func(i int) ServerAddr) int {
+	cs := s.movable()
+	slices.Reverse(cs)
+	asked := 0
+	for _, c := range cs {
+		if asked >= n {
+			break
+		}
+		a := to(asked)
+		if a.Host == "" {
+			continue
+		}
+		if c.redirect(a) {
+			asked++
+		}
+	}
+	return asked
+}
+
+// redirect asks c to end with a redirect to a; false if it was already
+// stopping. As shutdown, with the address recorded first.
+func (c *conn) redirect(a ServerAddr) bool {
+	ok := false
+	c.stopOnce.Do(func() {
+		c.redirectTo.Store(&a)
+		close(c.stopping)
+		_ = c.nc.SetReadDeadline(time.Now())
+		c.mu.Lock()
+		c.pubCond.Broadcast()
+		c.mu.Unlock()
+		ok = true
+	})
+	return ok
+}
+
+// stopEnding is how a stopping connection ends: closed with
+// amqp:connection:redirect when Redirect asked, else with
+// amqp:connection:forced (shutdown). Reader goroutine.
+func (c *conn) stopEnding() ending {
+	a := c.redirectTo.Load()
+	if a == nil {
+		return ending{reason: "shutdown", closeErr: &wire.Error{Condition: wire.CondConnectionForced, Description: "the broker is shutting down"}}
+	}
+	port := a.Port
+	if port == 0 {
+		port = 5672
+	}
+	return ending{
+		reason: "redirected to " + a.Host + ":" + strconv.Itoa(port),
+		closeErr: &wire.Error{
+			Condition:   wire.CondConnectionRedirect,
+			Description: "the broker is rebalancing its clients: reconnect to " + a.Host + ":" + strconv.Itoa(port),
+			Info: wire.Map{
+				{Key: infoHostname, Value: a.Host},
+				{Key: infoNetworkHost, Value: a.Host},
+				{Key: infoPort, Value: int32(port)},
+			},
+		},
+	}
+}
