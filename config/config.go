@@ -293,6 +293,10 @@ type NetworkConfig struct {
 	// AdvertiseInterval is how often a broker republishes its demand
 	// snapshot when nothing changed.
 	AdvertiseInterval time.Duration `mapstructure:"advertise_interval"`
+	// IdleTimeout is the AMQP idle time-out a bridge announces: its peer
+	// sends a frame at least every half of it, and a peer silent for it
+	// is given up (the bridge reconnects).
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // MulticastConfig configures multicast discovery; the defaults are
@@ -420,6 +424,7 @@ func Default() *Config {
 				ReconnectDelay:    100 * time.Millisecond,
 				MaxReconnectDelay: 5 * time.Second,
 				AdvertiseInterval: 2 * time.Second,
+				IdleTimeout:       30 * time.Second,
 			},
 		},
 		Broker: BrokerConfig{

@@ -47,6 +47,7 @@ func TestKeys(t *testing.T) {
 		"cluster.network.duplex", "cluster.network.prefetch", "cluster.network.decrease_priority", "cluster.network.replay", "cluster.network.replay_delay",
 		"cluster.network.duplicate_window", "cluster.network.reconnect_delay", "cluster.network.max_reconnect_delay",
 		"cluster.network.advertise_interval",
+		"cluster.network.idle_timeout",
 		"broker.dlq", "broker.max_redeliveries", "broker.topic_max_pending", "broker.max_groups",
 		"broker.redelivery_delay", "broker.backoff_multiplier", "broker.dlq_per_destination", "broker.max_redelivery_delay",
 		"broker.policies",

@@ -72,6 +72,7 @@ var help = map[string]string{
 	"cluster.network.reconnect_delay":     "First wait before a lost network bridge reconnects; it doubles up to max_reconnect_delay; more than 0.",
 	"cluster.network.max_reconnect_delay": "Longest wait between two reconnection attempts of a network bridge; at least reconnect_delay.",
 	"cluster.network.advertise_interval":  "How often a broker republishes its consumer demand to its peers when nothing changed; more than 0.",
+	"cluster.network.idle_timeout":        "How long a network bridge waits for a silent peer before it gives the connection up and reconnects (the peer sends a frame at least every half of it); 1s or more.",
 	"ha.lease_ttl":                        "How long a master's lease lasts unrenewed; it bounds the take-over time after a master dies; 500ms to 10m.",
 
 	"broker.dlq":                  "Name of the dead-letter queue; not empty.",

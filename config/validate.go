@@ -222,6 +222,9 @@ func (c *Config) validateCluster(v *validator) {
 		v.add("cluster.network.max_reconnect_delay", "%s is not allowed; use a duration of at least cluster.network.reconnect_delay (%s)", nw.MaxReconnectDelay, nw.ReconnectDelay)
 	}
 	v.positive("cluster.network.advertise_interval", nw.AdvertiseInterval)
+	if nw.IdleTimeout < time.Second {
+		v.add("cluster.network.idle_timeout", "is %s; it must be 1s or more, so that the peer has time to send its empty frames", nw.IdleTimeout)
+	}
 }
 
 // validatePeerOptions checks the query options of a peer URI of

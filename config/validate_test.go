@@ -153,7 +153,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		"cluster.discovery", "cluster.multicast.group", "cluster.multicast.address", "cluster.multicast.ttl",
 		"cluster.multicast.interval", "cluster.multicast.missed_beats",
 		"cluster.network_ttl", "cluster.network.prefetch", "cluster.network.duplicate_window",
-		"cluster.network.reconnect_delay", "cluster.network.max_reconnect_delay", "cluster.network.advertise_interval",
+		"cluster.network.reconnect_delay", "cluster.network.max_reconnect_delay", "cluster.network.advertise_interval", "cluster.network.idle_timeout",
 		"broker.dlq",
 		"amqp.max_frame_size", "amqp.max_message_size", "amqp.connect_timeout", "amqp.link_credit", "amqp.max_pending_bytes",
 		"broker.backoff_multiplier", "broker.max_redelivery_delay",

@@ -42,6 +42,7 @@ func (g *Gateway) startNetwork() {
 		ReconnectDelay:    nw.ReconnectDelay,
 		MaxReconnectDelay: nw.MaxReconnectDelay,
 		AdvertiseInterval: nw.AdvertiseInterval,
+		IdleTimeout:       nw.IdleTimeout,
 		ClientURIs:        g.topo.selfURIs,
 		Logger:            g.log.With().Str("network", g.cfg.Node.ID).Logger(),
 	})

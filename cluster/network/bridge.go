@@ -1,6 +1,7 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,9 +25,10 @@ const connectTimeout = 10 * time.Second
 // broker's client URIs (protocols/amqp.PropClientURIs).
 const propClientURIs = "mqgate-client-uris"
 
-// idleTimeout is the AMQP idle-time-out a bridge announces: the peer
-// sends empty frames at half of it, and a silent peer is given up after it.
-const idleTimeout = 30 * time.Second
+// defaultIdleTimeout is the AMQP idle-time-out a bridge announces unless
+// Options.IdleTimeout says otherwise: the peer sends empty frames at half
+// of it, and a silent peer is given up after it.
+const defaultIdleTimeout = 30 * time.Second
 
 // demandCredit is the link credit of a bridge's demand receiver.
 const demandCredit = 16
@@ -147,7 +149,7 @@ func (br *bridge) session() (up bool, err error) {
 		ContainerID: ContainerPrefix + br.n.opts.NodeID,
 		HostName:    br.cfg.host,
 		SASLType:    amqp.SASLTypeAnonymous(),
-		IdleTimeout: idleTimeout,
+		IdleTimeout: cmp.Or(br.n.opts.IdleTimeout, defaultIdleTimeout),
 	}
 	if f := br.n.opts.ClientURIs; f != nil {
 		if uris := f(); len(uris) > 0 {

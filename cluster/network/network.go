@@ -91,6 +91,9 @@ type Options struct {
 	// AdvertiseInterval is how often the demand snapshot is published
 	// even when unchanged. Default 2s.
 	AdvertiseInterval time.Duration
+	// IdleTimeout is the AMQP idle time-out bridges announce: a peer
+	// silent for it is given up. Default 30s.
+	IdleTimeout time.Duration
 	// ClientURIs, when set, returns this broker's client-facing URIs
 	// ("stomp://host:61613", "amqp://host:5672"); each bridge names them
 	// to its peer in the open's mqgate-client-uris property, so that the
