@@ -128,6 +128,9 @@ type conn struct {
 	// redirectTo is where Redirect sent the client (redirect.go); set
 	// once, before stopping closes.
 	redirectTo atomic.Pointer[ServerAddr]
+	// client is set once the peer's open is handled, unless the peer is a
+	// network bridge: Redirect may move it.
+	client atomic.Bool
 }
 
 func newConn(s *Server, nc net.Conn, n uint64) *conn {
@@ -213,7 +216,6 @@ func (c *conn) serve() {
 // finish sends what the ending needs, releases everything the connection
 // held, flushes and closes the socket.
 func (c *conn) finish(e ending) {
-	c.srv.untrack(c)
 	c.waitPublishes()
 	switch {
 	case e.peerClosed:
@@ -522,9 +524,7 @@ func (c *conn) onOpen(o *wire.Open) (ending, bool) {
 	}
 	c.queueOpen(sole)
 	c.opened = true
-	if !c.network() {
-		c.srv.track(c)
-	}
+	c.client.Store(!c.network())
 	c.log.Debug().Str("container_id", c.containerID).Str("user", c.user).Uint32("max_frame", o.MaxFrameSize).
 		Uint32("peer_idle_ms", o.IdleTimeOut).Msg("opened")
 	return ending{}, true

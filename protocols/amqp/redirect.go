@@ -1,10 +1,8 @@
 package amqp
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/mqgate/mqgate/protocols/amqp/wire"
@@ -17,67 +15,13 @@ const (
 	infoPort        wire.Symbol = "port"
 )
 
-// clients are the open client connections of each Server, for Redirect:
-// a conn is added once its open is handled, unless it is a network
-// bridge's, and removed when it ends; a server's entry goes with its last
-// connection. It lives here, not in Server, so that the connection
-// bookkeeping (netserve) stays protocol-neutral. mu is a leaf lock: no
-// I/O and no call out is made while it is held.
-var clients struct {
-	mu  sync.Mutex
-	seq uint64                       // guarded by mu
-	m   map[*Server]map[*conn]uint64 // guarded by mu: conn → the order it opened in
-}
-
-// track records c as a client connection of its server. Reader
-// goroutine, once the peer's open is handled.
-func (s *Server) track(c *conn) {
-	clients.mu.Lock()
-	defer clients.mu.Unlock()
-	if clients.m == nil {
-		clients.m = map[*Server]map[*conn]uint64{}
-	}
-	set := clients.m[s]
-	if set == nil {
-		set = map[*conn]uint64{}
-		clients.m[s] = set
-	}
-	clients.seq++
-	set[c] = clients.seq
-}
-
-// untrack forgets c; harmless if c was never tracked. Reader goroutine,
-// as the connection ends.
-func (s *Server) untrack(c *conn) {
-	clients.mu.Lock()
-	defer clients.mu.Unlock()
-	if set, ok := clients.m[s]; ok {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(clients.m, s)
-		}
-	}
-}
-
 // movable returns the client connections Redirect may choose, oldest
 // first: opened, not a network bridge's, not already stopping.
 func (s *Server) movable() []*conn {
-	clients.mu.Lock()
-	set := clients.m[s]
-	type entry struct {
-		c   *conn
-		seq uint64
-	}
-	all := make([]entry, 0, len(set))
-	for c, seq := range set {
-		all = append(all, entry{c, seq})
-	}
-	clients.mu.Unlock()
-	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	out := make([]*conn, 0, len(all))
-	for _, e := range all {
-		if !e.c.isStopping() {
-			out = append(out, e.c)
+	var out []*conn
+	for _, nc := range s.Conns() {
+		if c, ok := nc.(*conn); ok && c.client.Load() && !c.isStopping() {
+			out = append(out, c)
 		}
 	}
 	return out

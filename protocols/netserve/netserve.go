@@ -4,9 +4,11 @@
 package netserve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +40,7 @@ type Set struct {
 	mu sync.Mutex
 	// Guarded by mu.
 	listeners map[net.Listener]struct{}
-	conns     map[Conn]struct{}
+	conns     map[Conn]uint64 // the number each was made with
 	closing   bool
 	wg        sync.WaitGroup
 }
@@ -46,7 +48,7 @@ type Set struct {
 // New returns a Set that makes each accepted connection with newConn,
 // numbering them from 1.
 func New(log zerolog.Logger, newConn func(nc net.Conn, n uint64) Conn) *Set {
-	return &Set{log: log, newConn: newConn, listeners: map[net.Listener]struct{}{}, conns: map[Conn]struct{}{}}
+	return &Set{log: log, newConn: newConn, listeners: map[net.Listener]struct{}{}, conns: map[Conn]uint64{}}
 }
 
 // Serve accepts connections on l until Close; it always closes l.
@@ -90,14 +92,15 @@ func (s *Set) ServeConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	c := s.newConn(nc, s.seq.Add(1))
+	n := s.seq.Add(1)
+	c := s.newConn(nc, n)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = n
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -107,6 +110,26 @@ func (s *Set) ServeConn(nc net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+}
+
+// Conns returns the open connections, oldest first. Any goroutine.
+func (s *Set) Conns() []Conn {
+	s.mu.Lock()
+	type numbered struct {
+		c Conn
+		n uint64
+	}
+	all := make([]numbered, 0, len(s.conns))
+	for c, n := range s.conns {
+		all = append(all, numbered{c, n})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(all, func(a, b numbered) int { return cmp.Compare(a.n, b.n) })
+	out := make([]Conn, len(all))
+	for i, e := range all {
+		out[i] = e.c
+	}
+	return out
 }
 
 // Connections returns the number of open connections.

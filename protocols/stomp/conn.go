@@ -136,8 +136,6 @@ func (c *conn) isStopping() bool {
 
 // serve runs the connection until it ends.
 func (c *conn) serve() {
-	c.srv.track(c)
-	defer c.srv.untrack(c)
 	c.log.Debug().Msg("connection opened")
 	go c.writeLoop()
 	reason := c.readLoop()

@@ -1,9 +1,7 @@
 package stomp
 
 import (
-	"cmp"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
@@ -18,64 +16,13 @@ const HeaderRedirect = "mqgate-redirect"
 // redirectMessage is the message header of a redirect's ERROR frame.
 const redirectMessage = "the broker is rebalancing its clients: reconnect to the broker in " + HeaderRedirect
 
-// clients are the open connections of each Server, for Redirect: a conn
-// is added when it starts serving and removed when it ends, and a
-// server's entry goes with its last connection. It lives here, not in
-// Server, so that the connection bookkeeping (netserve) stays
-// protocol-neutral. mu is a leaf lock: no I/O and no call out is made
-// while it is held.
-var clients struct {
-	mu  sync.Mutex
-	seq uint64                       // guarded by mu
-	m   map[*Server]map[*conn]uint64 // guarded by mu: conn → the order it started in
-}
-
-// track records c as one of its server's open connections. c's serve
-// goroutine calls it first.
-func (s *Server) track(c *conn) {
-	clients.mu.Lock()
-	defer clients.mu.Unlock()
-	if clients.m == nil {
-		clients.m = map[*Server]map[*conn]uint64{}
-	}
-	set := clients.m[s]
-	if set == nil {
-		set = map[*conn]uint64{}
-		clients.m[s] = set
-	}
-	clients.seq++
-	set[c] = clients.seq
-}
-
-// untrack forgets c. c's serve goroutine calls it last.
-func (s *Server) untrack(c *conn) {
-	clients.mu.Lock()
-	defer clients.mu.Unlock()
-	delete(clients.m[s], c)
-	if len(clients.m[s]) == 0 {
-		delete(clients.m, s)
-	}
-}
-
 // movable returns the connections Redirect may choose, oldest first:
 // open ones not already stopping (shut down or redirected).
 func (s *Server) movable() []*conn {
-	clients.mu.Lock()
-	set := clients.m[s]
-	type entry struct {
-		c   *conn
-		seq uint64
-	}
-	all := make([]entry, 0, len(set))
-	for c, seq := range set {
-		all = append(all, entry{c, seq})
-	}
-	clients.mu.Unlock()
-	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	out := make([]*conn, 0, len(all))
-	for _, e := range all {
-		if !e.c.isStopping() {
-			out = append(out, e.c)
+	var out []*conn
+	for _, nc := range s.Conns() {
+		if c, ok := nc.(*conn); ok && !c.isStopping() {
+			out = append(out, c)
 		}
 	}
 	return out
