@@ -357,7 +357,7 @@ func (b *Broker) route(m *Message, recs []store.Record) ([]store.Record, func(),
 		b.unlock()
 	}
 	b.prepare(m)
-	if isResend(m) {
+	if m.Resent {
 		// Noted once stored: a marker for a resend that failed would
 		// drop its original.
 		recs, apply, err := b.routeStored(t, wild, virt, q, m, recs)
@@ -375,11 +375,11 @@ func (b *Broker) routeStored(t *topic, wild []*topic, virt []*queue, q *queue, m
 		return b.routeTopic(t, wild, virt, m, recs)
 	}
 	if m.Persistent && q.storeName != "" && b.store != nil {
-		e := &entry{msg: m, stored: true, deliveries: m.PriorDeliveries}
+		e := &entry{msg: m, stored: true, deliveries: m.priorDeliveries()}
 		recs = append(recs, store.Record{Op: store.OpEnqueue, Queue: q.storeName, ID: m.Seq, Data: encodeMessage(nil, m)})
 		return recs, func() { q.enqueue(e) }, nil
 	}
-	return recs, func() { q.enqueue(&entry{msg: m, deliveries: m.PriorDeliveries}) }, nil
+	return recs, func() { q.enqueue(&entry{msg: m, deliveries: m.priorDeliveries()}) }, nil
 }
 
 // Subscribe attaches sink to opts.Dest. For a queue, the subscription

@@ -39,6 +39,10 @@ type Message struct {
 	// broker failed comes to consumers elsewhere flagged redelivered. Not
 	// stored: after a restart only the deliveries made here count.
 	PriorDeliveries uint32
+	// Resent says a failover producer sent it again (PropResend); the
+	// protocol front-ends set it. Its deliveries here count from at least
+	// one. Not stored.
+	Resent bool
 	// ProducerID identifies the publishing connection (no-local, audit).
 	ProducerID string
 }
@@ -48,8 +52,17 @@ type Message struct {
 // HeaderResend). A broker that stores it (its producer audit did not know
 // the original: another broker of a network) delivers it flagged
 // redelivered, since a consumer may have had the original; the protocol
-// front-ends set PriorDeliveries for it.
+// front-ends set Message.Resent for it.
 const PropResend = "mqgate-resend"
+
+// priorDeliveries is how many deliveries m counts from when it is queued
+// here: the peers' (PriorDeliveries), and at least one for a resend.
+func (m *Message) priorDeliveries() uint32 {
+	if m.Resent {
+		return max(m.PriorDeliveries, 1)
+	}
+	return m.PriorDeliveries
+}
 
 // Prop returns the value of the user property name.
 func (m *Message) Prop(name string) (any, bool) {

@@ -135,6 +135,9 @@ type network struct {
 	// doubt holds the queue messages released from a forward whose
 	// outcome was lost, by doubtKey (forwardSettled).
 	doubt timedSet
+	// doubted is set once a message was in doubt: until then an accepted
+	// forward has no marker to clear (forwardSettled is not called).
+	doubted atomic.Bool
 	// resends holds the messages stored here that a failover producer
 	// marked as resent (PropResend), by auditKey and sequence: the
 	// original arriving over a bridge later is a duplicate (noteResend).
@@ -533,6 +536,7 @@ func (n *network) forwardSettled(dest Destination, es []*entry, accepted bool) {
 			n.doubt.remove(k)
 		} else {
 			n.doubt.add(k, now, n.windowLocked())
+			n.doubted.Store(true)
 		}
 	}
 }
@@ -553,12 +557,6 @@ func resendKey(m *Message) (string, bool) {
 		return "", false
 	}
 	return key + "\x00" + strconv.FormatUint(seq, 10), true
-}
-
-// isResend reports whether m carries PropResend.
-func isResend(m *Message) bool {
-	v, ok := m.Prop(PropResend)
-	return ok && (v == true || v == "true")
 }
 
 // noteResend remembers m, a message a failover producer sent again
@@ -633,7 +631,7 @@ func (n *network) inDoubtLocked(m *Message, self string) bool {
 // message its failover producer resent and this broker stored (or was
 // forwarded) first. n.mu must be held.
 func (n *network) resentLocked(m *Message) bool {
-	if len(n.resends.at) == 0 || isResend(m) {
+	if len(n.resends.at) == 0 || m.Resent {
 		return false
 	}
 	k, ok := resendKey(m)

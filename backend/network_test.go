@@ -314,7 +314,7 @@ func TestResendThenOriginal(t *testing.T) {
 		}
 		return p
 	}
-	resent := &Message{Dest: q("orders"), Body: []byte("7"), Props: props("7", true), PriorDeliveries: 1}
+	resent := &Message{Dest: q("orders"), Body: []byte("7"), Props: props("7", true), Resent: true}
 	if err := b.Publish(ctx, resent); err != nil {
 		t.Fatal(err)
 	}

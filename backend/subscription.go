@@ -223,7 +223,7 @@ func (s *Subscription) settleTags(tags []uint64, o Outcome, write bool, credit i
 			continue
 		}
 		delete(s.inflight, tag)
-		if s.opts.Network && (o == Accepted || o == Unknown) {
+		if s.opts.Network && (o == Unknown || o == Accepted && s.b.net.doubted.Load()) {
 			moved = append(moved, e)
 		}
 		q.groupSettledLocked(e)

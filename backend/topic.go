@@ -88,7 +88,7 @@ func (b *Broker) routeTopic(t *topic, wild []*topic, virt []*queue, m *Message, 
 		if q.sub != nil && q.sub.NoLocal && m.ProducerID != "" && m.ProducerID == q.sub.ClientID {
 			continue
 		}
-		e := &entry{msg: m, deliveries: m.PriorDeliveries}
+		e := &entry{msg: m, deliveries: m.priorDeliveries()}
 		if m.Persistent && q.storeName != "" && b.store != nil {
 			if data == nil {
 				data = encodeMessage(nil, m)

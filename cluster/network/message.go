@@ -219,6 +219,9 @@ func fromAMQP(am *amqp.Message, dest backend.Destination, peer string) (*backend
 	for _, k := range names {
 		if v, ok := propValue(am.ApplicationProperties[k]); ok {
 			m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
+			if k == backend.PropResend && (v == true || v == "true") {
+				m.Resent = true
+			}
 		}
 	}
 	switch s, isString := am.Value.(string); {

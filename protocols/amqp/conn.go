@@ -162,14 +162,24 @@ func newConn(s *Server, nc net.Conn, n uint64) *conn {
 
 // shutdown asks the connection to stop reading, finish what is in flight
 // and close with amqp:connection:forced.
-func (c *conn) shutdown() {
+func (c *conn) shutdown() { c.stop(nil) }
+
+// stop stops the connection as shutdown says; with to set, the close is a
+// redirect there (redirect.go). It reports whether this call stopped it.
+func (c *conn) stop(to *ServerAddr) bool {
+	stopped := false
 	c.stopOnce.Do(func() {
+		if to != nil {
+			c.redirectTo.Store(to)
+		}
 		close(c.stopping)
 		_ = c.nc.SetReadDeadline(time.Now())
 		c.mu.Lock()
 		c.pubCond.Broadcast()
 		c.mu.Unlock()
+		stopped = true
 	})
+	return stopped
 }
 
 // setReadDeadline sets the socket's read deadline to t, unless the

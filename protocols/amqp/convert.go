@@ -124,7 +124,7 @@ func (c *conn) messageFromAMQP(payload []byte, dest backend.Destination) (*backe
 		if v, ok := propValue(e.Value); ok {
 			m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
 			if k == backend.PropResend && (v == true || v == "true") {
-				m.PriorDeliveries = max(m.PriorDeliveries, 1)
+				m.Resent = true
 			}
 		}
 	}

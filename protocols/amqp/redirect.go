@@ -3,7 +3,6 @@ package amqp
 import (
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/mqgate/mqgate/protocols/amqp/wire"
 )
@@ -54,27 +53,11 @@ func (s *Server) Redirect(n int, to func(i int) ServerAddr) int {
 		if a.Host == "" {
 			continue
 		}
-		if c.redirect(a) {
+		if c.stop(&a) {
 			asked++
 		}
 	}
 	return asked
-}
-
-// redirect asks c to end with a redirect to a; false if it was already
-// stopping. As shutdown, with the address recorded first.
-func (c *conn) redirect(a ServerAddr) bool {
-	ok := false
-	c.stopOnce.Do(func() {
-		c.redirectTo.Store(&a)
-		close(c.stopping)
-		_ = c.nc.SetReadDeadline(time.Now())
-		c.mu.Lock()
-		c.pubCond.Broadcast()
-		c.mu.Unlock()
-		ok = true
-	})
-	return ok
 }
 
 // stopEnding is how a stopping connection ends: closed with

@@ -107,11 +107,21 @@ func newConn(s *Server, nc net.Conn, n uint64) *conn {
 }
 
 // shutdown asks the connection to stop reading and finish what is in flight.
-func (c *conn) shutdown() {
+func (c *conn) shutdown() { c.stop(nil) }
+
+// stop stops the connection as shutdown says; with to set, it ends with a
+// redirect there (redirect.go). It reports whether this call stopped it.
+func (c *conn) stop(to *string) bool {
+	stopped := false
 	c.stopOnce.Do(func() {
+		if to != nil {
+			c.redirectTo.Store(to)
+		}
 		close(c.stopping)
 		_ = c.nc.SetReadDeadline(time.Now())
+		stopped = true
 	})
+	return stopped
 }
 
 // setReadDeadline sets the socket's read deadline to t, unless the

@@ -156,7 +156,7 @@ func (c *conn) messageFromSend(f *frame.Frame, dest backend.Destination) (*backe
 			continue // the first of repeated headers counts (STOMP 1.2)
 		}
 		if k == backend.PropResend && v == "true" {
-			m.PriorDeliveries = 1
+			m.Resent = true
 		}
 		m.Props = append(m.Props, backend.Prop{Name: k, Value: v})
 	}

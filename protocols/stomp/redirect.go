@@ -2,7 +2,6 @@ package stomp
 
 import (
 	"slices"
-	"time"
 
 	"github.com/go-stomp/stomp/v3/frame"
 )
@@ -54,24 +53,11 @@ func (s *Server) Redirect(n int, to func(i int) string) int {
 		if uri == "" {
 			continue
 		}
-		if c.redirect(uri) {
+		if c.stop(&uri) {
 			asked++
 		}
 	}
 	return asked
-}
-
-// redirect asks c to end with a redirect to uri; false if it was already
-// stopping.
-func (c *conn) redirect(uri string) bool {
-	ok := false
-	c.stopOnce.Do(func() {
-		c.redirectTo.Store(&uri)
-		close(c.stopping)
-		_ = c.nc.SetReadDeadline(time.Now())
-		ok = true
-	})
-	return ok
 }
 
 // queueRedirect queues the redirect's ERROR frame, if Redirect asked for
